@@ -1,5 +1,8 @@
 module github.com/exigo-mta/exigo
 
-go 1.26
+go 1.26.0
 
-require github.com/emersion/go-message v0.18.2
+require (
+	github.com/emersion/go-message v0.18.2
+	golang.org/x/sys v0.49.0
+)
