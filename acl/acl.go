@@ -1,45 +1,8 @@
-// Package acl implements Exim-style access control lists: ordered rules,
-// each a verb and a list of conditions, run at every stage of an SMTP
-// transaction (Exim specification, chapter "Access control lists").
-//
-// A [List] is evaluated rule by rule. Each [Rule] has a [Verb] and a list of
-// [Condition] values that are tested in order; the rule's conditions are
-// true when all are true (an empty list is true). What happens then is
-// Exim's:
-//
-//   - accept: all true, the list returns Accept; otherwise the next rule.
-//   - deny: all true, the list returns Deny (5xx); otherwise the next rule.
-//   - defer: all true, the list returns Defer (4xx); otherwise the next rule.
-//   - discard: all true, the list returns Discard: the client is told
-//     success but the recipient (at RCPT) or the message (later) is dropped.
-//   - drop: all true, the list returns Drop: a 5xx reply and the
-//     connection is closed.
-//   - require: all true, the next rule; otherwise the list returns Deny.
-//     A require rule fails closed.
-//   - warn: never decides; its conditions run for their side effects
-//     (modifiers such as add_header or logwrite) and the next rule follows.
-//
-// A list that reaches its end without a decision denies (Exim's implicit
-// "deny" at the end of every ACL). A nil list accepts, as Exim does for an
-// ACL that is not defined at most stages.
-//
-// A condition that returns an error makes the whole list return Defer, as
-// an Exim condition that cannot be tested does, unless the condition is
-// wrapped in [DeferOK], which turns the error into "true" (Exim's
-// defer_ok). In a warn rule an error only stops the rule and is logged.
-//
-// Modifiers (add_header, set, logwrite, control, message, ...) are
-// conditions that act and return true, so they run only when every
-// condition before them in the same rule was true, exactly as Exim orders
-// conditions and modifiers within a statement.
-//
-// Differences from Exim: conditions are Go values, not expanded strings;
-// the endpass and acl = (nested ACL) forms are expressed by composing
-// Conditions ([Not], [Any], [Call]).
 package acl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -158,13 +121,20 @@ type Rule struct {
 	// Conditions are tested in order; all must be true.
 	Conditions []Condition
 	// Message is the text sent to the client when the rule decides (for
-	// deny, defer, drop and a failing require; for accept and discard at
-	// RCPT it replaces the success text). It may start with an SMTP code
-	// and an enhanced code of the right class ("550 5.7.1 go away"),
-	// which then replace the defaults. Empty means the default text.
+	// deny, defer, drop and a failing require; for accept and discard it
+	// replaces the success text). It may start with an SMTP code and an
+	// enhanced code of the right class ("550 5.7.1 go away"), which then
+	// replace the defaults; codes of another class are dropped, as Exim
+	// does. It is expanded when the rule decides (see [Tx.Expand]); an
+	// empty result means the default text, or the reply a condition such
+	// as [VerifyRecipient] supplied. A [Message] modifier reached among
+	// the conditions replaces it, as Exim's positional message modifier
+	// does; Rule.Message acts as if it came first.
 	Message string
 	// LogMessage is logged when the rule decides, and by a warn rule whose
-	// conditions were all true.
+	// conditions were all true. It is expanded like Message; a
+	// [LogMessage] modifier replaces it. For a rejection without one, the
+	// reply text is logged (Exim's rule).
 	LogMessage string
 }
 
@@ -177,8 +147,10 @@ type Result struct {
 	// Reply is the reply for the client. For an accepting verdict it is
 	// nil unless the rule gave a message.
 	Reply *exigo.SMTPError
-	// LogMessage is the deciding rule's log message, or the text of the
-	// error that caused a defer.
+	// LogMessage is what to log about the decision: the deciding rule's
+	// log message (with a condition's own message appended, as Exim does
+	// for a failed verification), else for a rejection the reply text;
+	// the text of the error that caused a defer. Only its first line.
 	LogMessage string
 	// Rule is the index of the deciding rule, -1 for the implicit deny at
 	// the end or a nil list.
@@ -187,6 +159,18 @@ type Result struct {
 	Err error
 }
 
+// Errors for conditions and modifiers used where what they test does not
+// exist yet; they make the list defer, as Exim's "cannot test ... in ...
+// ACL" errors do.
+var (
+	ErrNoSession   = errors.New("no SMTP session")
+	ErrNoMessage   = errors.New("no message in progress")
+	ErrNoRecipient = errors.New("no recipient (only at the rcpt stage)")
+)
+
+// maxDepth limits the nesting of [Call], as Exim limits nested ACLs.
+const maxDepth = 20
+
 // Run evaluates the list for tx.
 func (l List) Run(ctx context.Context, tx *Tx) Result {
 	if l == nil {
@@ -194,28 +178,49 @@ func (l List) Run(ctx context.Context, tx *Tx) Result {
 	}
 	for i := range l {
 		r := &l[i]
+		tx.rule = ruleState{}
 		ok, err := r.test(ctx, tx)
+		if errors.Is(err, errNestedDiscard) {
+			if r.Verb == Accept || r.Verb == Discard {
+				return r.decide(VerdictDiscard, tx, i)
+			}
+			err = fmt.Errorf("acl: nested ACL returned discard for a %s rule (only allowed with accept or discard)", r.Verb)
+		}
 		if err != nil {
 			if r.Verb == Warn {
 				tx.logger().Warn("acl warn condition failed", "stage", tx.Stage.String(), "rule", i, "err", err)
 				continue
 			}
 			tx.logger().Info("acl condition deferred", "stage", tx.Stage.String(), "rule", i, "err", err)
-			return Result{Verdict: VerdictDefer, Reply: defaultReply(VerdictDefer, tx.Stage, ""), LogMessage: err.Error(), Rule: i, Err: err}
+			res := Result{Verdict: VerdictDefer, Reply: defaultReply(VerdictDefer, tx.Stage, ""), LogMessage: err.Error(), Rule: i, Err: err}
+			var se *exigo.SMTPError
+			if errors.As(err, &se) && se.Code/100 == 4 {
+				res.Reply = condReply(VerdictDefer, tx.Stage, se)
+			}
+			tx.rule = ruleState{}
+			return res
 		}
 		switch r.Verb {
 		case Warn:
-			if ok && r.LogMessage != "" {
-				tx.logger().Warn(r.LogMessage, "stage", tx.Stage.String(), "rule", i)
+			if ok {
+				if lm := firstLine(tx.Expand(r.logMessage(tx))); lm != "" {
+					tx.logger().Warn(lm, "stage", tx.Stage.String(), "rule", i)
+				}
 			}
+			tx.rule = ruleState{}
 			continue
 		case Require:
 			if ok {
+				tx.rule = ruleState{}
 				continue
+			}
+			if tx.rule.callDrop {
+				return r.decide(VerdictDrop, tx, i)
 			}
 			return r.decide(VerdictDeny, tx, i)
 		default:
 			if !ok {
+				tx.rule = ruleState{}
 				continue
 			}
 			return r.decide(verbVerdict(r.Verb), tx, i)
@@ -237,25 +242,72 @@ func (r *Rule) test(ctx context.Context, tx *Tx) (bool, error) {
 	return true, nil
 }
 
-func (r *Rule) decide(v Verdict, tx *Tx, i int) Result {
-	msg := r.Message
-	if tx.message != "" {
-		msg = tx.message
-		tx.message = ""
+// userMessage is the rule's current message: the last message modifier
+// reached, else Rule.Message.
+func (r *Rule) userMessage(tx *Tx) string {
+	if tx.rule.messageSet {
+		return tx.rule.message
 	}
-	res := Result{Verdict: v, LogMessage: r.LogMessage, Rule: i}
+	return r.Message
+}
+
+func (r *Rule) logMessage(tx *Tx) string {
+	if tx.rule.logMessageSet {
+		return tx.rule.logMessage
+	}
+	return r.LogMessage
+}
+
+// decide builds the result of a rule that decided. Messages are expanded
+// now, with $acl_verify_message still set; an expansion that yields ""
+// leaves the default (Exim ignores an empty message).
+func (r *Rule) decide(v Verdict, tx *Tx, i int) Result {
+	text := tx.Expand(r.userMessage(tx))
+	logText := tx.Expand(r.logMessage(tx))
+	res := Result{Verdict: v, Rule: i}
 	switch v {
 	case VerdictAccept, VerdictDiscard:
-		if msg != "" {
-			res.Reply = defaultReply(v, tx.Stage, msg)
+		// Messages from conditions are not used when accepting.
+		if text != "" {
+			res.Reply = defaultReply(v, tx.Stage, text)
 		}
 	default:
-		res.Reply = defaultReply(v, tx.Stage, msg)
+		switch {
+		case text != "":
+			res.Reply = defaultReply(v, tx.Stage, text)
+		case tx.rule.condReply != nil:
+			res.Reply = condReply(v, tx.Stage, tx.rule.condReply)
+		default:
+			res.Reply = defaultReply(v, tx.Stage, "")
+		}
+		// Exim: log_message adds to the condition's own log text; with
+		// neither, the user message is logged.
+		under := tx.rule.condLog
+		if under == "" && tx.rule.condReply != nil {
+			under = tx.rule.condReply.Message
+		}
+		switch {
+		case logText != "" && under != "":
+			logText += ": " + under
+		case logText == "" && under != "":
+			logText = under
+		case logText == "" && (text != "" || tx.rule.condReply != nil):
+			logText = res.Reply.Message
+		}
 	}
+	res.LogMessage = firstLine(logText)
+	tx.rule = ruleState{}
 	if res.LogMessage != "" {
 		tx.logger().Info(res.LogMessage, "stage", tx.Stage.String(), "verdict", v.String())
 	}
 	return res
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 func verbVerdict(v Verb) Verdict {
@@ -275,74 +327,92 @@ func verbVerdict(v Verb) Verdict {
 }
 
 // defaultReply builds the reply for a verdict at a stage, with Exim's codes
-// and texts, from an optional message that may carry its own codes.
+// and texts (observed from Exim 4.96: 550 for deny and drop, 451 for defer,
+// at every stage), from an optional message that may carry its own codes.
+// Exim sends no enhanced status codes by default; exigo adds X.7.1.
 func defaultReply(v Verdict, st Stage, msg string) *exigo.SMTPError {
 	var e exigo.SMTPError
 	switch v {
 	case VerdictAccept, VerdictDiscard:
-		e = exigo.SMTPError{Code: 250, Enhanced: exigo.EnhancedCode{2, 0, 0}, Message: "Accepted"}
-		if st == StageData {
-			e.Message = "OK"
+		switch st {
+		case StageConnect:
+			e = exigo.SMTPError{Code: 220}
+		case StagePredata:
+			e = exigo.SMTPError{Code: 354, Message: `Enter message, ending with "." on a line by itself`}
+		case StageRcpt:
+			e = exigo.SMTPError{Code: 250, Enhanced: exigo.EnhancedCode{2, 0, 0}, Message: "Accepted"}
+		default:
+			e = exigo.SMTPError{Code: 250, Enhanced: exigo.EnhancedCode{2, 0, 0}, Message: "OK"}
 		}
 	case VerdictDefer:
-		e = exigo.SMTPError{Code: 450, Enhanced: exigo.EnhancedCode{4, 7, 1}, Message: "Temporary local problem - please try later"}
-		if st == StageData || st == StagePredata {
-			e.Code = 451
-		}
+		e = exigo.SMTPError{Code: 451, Enhanced: exigo.EnhancedCode{4, 7, 1}, Message: "Temporary local problem - please try later"}
 	default:
 		e = exigo.SMTPError{Code: 550, Enhanced: exigo.EnhancedCode{5, 7, 1}, Message: "Administrative prohibition"}
-		switch st {
-		case StageConnect, StageData, StagePredata:
-			e.Code = 554
-		}
 	}
 	if msg == "" {
 		return &e
 	}
 	code, enh, text := splitReplyCodes(msg)
-	if code != 0 && code/100 == e.Code/100 {
+	class := e.Code / 100
+	// As Exim does, codes of the wrong class are removed from the text
+	// and the defaults kept.
+	if code != 0 && code/100 == class {
 		e.Code = code
-		if enh != (exigo.EnhancedCode{}) {
-			e.Enhanced = enh
-		}
-	} else if enh != (exigo.EnhancedCode{}) && enh[0] == e.Code/100 {
+	}
+	if enh != (exigo.EnhancedCode{}) && enh[0] == class && (code == 0 || code/100 == class) {
 		e.Enhanced = enh
-	} else {
-		text = msg
 	}
 	e.Message = text
 	return &e
 }
 
-// splitReplyCodes splits "550 5.7.1 text" into its parts. Parts that are
-// absent are zero.
+// condReply adapts a reply supplied by a condition (a failed verification,
+// a nested ACL) to the verdict: its codes when they are of the verdict's
+// class, else the defaults with its text.
+func condReply(v Verdict, st Stage, se *exigo.SMTPError) *exigo.SMTPError {
+	e := defaultReply(v, st, "")
+	if se.Code/100 == e.Code/100 {
+		e.Code = se.Code
+		if se.Enhanced != (exigo.EnhancedCode{}) && se.Enhanced[0] == e.Code/100 {
+			e.Enhanced = se.Enhanced
+		}
+	}
+	if se.Message != "" {
+		e.Message = se.Message
+	}
+	return e
+}
+
+// splitReplyCodes splits "550 5.7.1 text" into its parts, as Exim
+// recognizes them: three digits and a space, then optionally an enhanced
+// code d.ddd.ddd and a space. An enhanced code without a basic code is
+// recognized too (Exim sends it as text after its default code, which
+// puts the same bytes on the wire). Parts that are absent are zero.
 func splitReplyCodes(msg string) (int, exigo.EnhancedCode, string) {
 	var code int
-	if len(msg) >= 4 && msg[3] == ' ' && isDigits(msg[:3]) && msg[0] >= '2' && msg[0] <= '5' {
+	if len(msg) >= 4 && isDigits(msg[:3]) && isSpace(msg[3]) {
 		code, _ = strconv.Atoi(msg[:3])
 		msg = msg[4:]
 	}
 	var enh exigo.EnhancedCode
-	if sp := strings.IndexByte(msg, ' '); sp > 0 {
-		if parts := strings.Split(msg[:sp], "."); len(parts) == 3 {
-			ok := true
-			for i, p := range parts {
-				n, err := strconv.Atoi(p)
-				if err != nil || !isDigits(p) || len(p) > 3 {
-					ok = false
-					break
-				}
-				enh[i] = n
-			}
-			if ok && enh[0] >= 2 && enh[0] <= 5 {
-				msg = msg[sp+1:]
-			} else {
-				enh = exigo.EnhancedCode{}
-			}
-		}
+	sp := strings.IndexAny(msg, " \t")
+	if sp < 0 {
+		return code, enh, msg
 	}
-	return code, enh, msg
+	parts := strings.Split(msg[:sp], ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
+		return code, enh, msg
+	}
+	for i, p := range parts {
+		if len(p) < 1 || len(p) > 3 || !isDigits(p) {
+			return code, exigo.EnhancedCode{}, msg
+		}
+		enh[i], _ = strconv.Atoi(p)
+	}
+	return code, enh, msg[sp+1:]
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
 func isDigits(s string) bool {
 	if s == "" {

@@ -1,0 +1,344 @@
+package acl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/exigo-mta/exigo/lookup"
+)
+
+// SplitList splits an Exim list string into its items (Exim specification,
+// "List construction", "Changing list separators", "Empty items in
+// lists"):
+//
+//   - Items are separated by colons. Leading and trailing white space of
+//     each item is removed; a doubled separator ("::") is a literal
+//     separator character inside an item, so the IPv6 address ::1 is
+//     written "::::1" in a colon-separated list.
+//   - A list that starts with "<" and a punctuation or control character
+//     uses that character as its separator instead: "<; 127.0.0.1 ; ::1".
+//     (">" is not accepted, so that a list may start with the item "<>".)
+//     A control-character separator cannot be doubled: two in a row
+//     enclose an empty item.
+//   - An empty item at the end of the list is ignored, so "a :" is one
+//     item and ":" is one empty item; "a : : b" has an empty second item.
+func SplitList(s string) []string {
+	i := 0
+	for i < len(s) && isListSpace(s[i]) {
+		i++
+	}
+	sep := byte(':')
+	if i+1 < len(s) && s[i] == '<' && s[i+1] != '>' && (isPunct(s[i+1]) || isCntrl(s[i+1])) {
+		sep = s[i+1]
+		i += 2
+	}
+	return splitItems(s[i:], sep)
+}
+
+// splitItems splits s at sep with Exim's rules, without the "<"
+// separator change.
+func splitItems(s string, sep byte) []string {
+	special := isCntrl(sep)
+	var out []string
+	i := 0
+	for {
+		for i < len(s) && isListSpace(s[i]) && s[i] != sep {
+			i++
+		}
+		if i >= len(s) {
+			return out
+		}
+		if s[i] == sep && (special || i+1 >= len(s) || s[i+1] != sep) {
+			out = append(out, "")
+			i++
+			continue
+		}
+		var b []byte
+		for i < len(s) {
+			if s[i] == sep {
+				if !special && i+1 < len(s) && s[i+1] == sep {
+					b = append(b, sep)
+					i += 2
+					continue
+				}
+				i++
+				break
+			}
+			b = append(b, s[i])
+			i++
+		}
+		for len(b) > 0 && isListSpace(b[len(b)-1]) {
+			b = b[:len(b)-1]
+		}
+		out = append(out, string(b))
+	}
+}
+
+// joinList is the inverse of SplitList for items without leading or
+// trailing white space.
+func joinList(items []string) string {
+	var b strings.Builder
+	if len(items) > 0 && strings.HasPrefix(items[0], "<") {
+		b.WriteString("<: ")
+	}
+	for i, it := range items {
+		if i > 0 {
+			b.WriteString(" : ")
+		}
+		b.WriteString(strings.ReplaceAll(it, ":", "::"))
+	}
+	if len(items) > 0 && items[len(items)-1] == "" {
+		b.WriteString(" :")
+	}
+	return b.String()
+}
+
+func isListSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+func isCntrl(c byte) bool { return c < 0x20 || c == 0x7f }
+
+func isPunct(c byte) bool {
+	return c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~'
+}
+
+// ListError reports a bad list item.
+type ListError struct {
+	List  string // "host", "domain", "local part" or "address"
+	Index int    // position of the item in the list, from 1
+	Item  string // the item as written
+	Err   error
+}
+
+func (e *ListError) Error() string {
+	return fmt.Sprintf("acl: %s list item %d %q: %v", e.List, e.Index, e.Item, e.Err)
+}
+
+func (e *ListError) Unwrap() error { return e.Err }
+
+// ErrUnsupported is wrapped by the errors for Exim list items that exigo
+// does not implement (file names, named lists, @mx_any, @@lookups, ...).
+var ErrUnsupported = errors.New("not supported")
+
+type listKind int
+
+const (
+	kindHost listKind = iota
+	kindDomain
+	kindLocalPart
+	kindAddress
+)
+
+var kindNames = [...]string{"host", "domain", "local part", "address"}
+
+// prepared is an item with its negation and control meaning worked out.
+type prepared struct {
+	text string // the pattern without "!"
+	neg  bool
+	ctl  ctl
+	item Item
+}
+
+// prepare does what every kind of list does with an item: the "!", the
+// "+" control items and the checks on Go items.
+func prepare(kind listKind, it Item) (prepared, error) {
+	p := prepared{item: it, neg: it.Not}
+	t := strings.TrimSpace(it.Pattern)
+	if strings.HasPrefix(t, "!") {
+		p.neg = true
+		t = strings.TrimLeft(t[1:], " \t\n\v\f\r")
+	}
+	p.text = t
+	if it.Lookup != nil {
+		if t != "" {
+			return p, errors.New("an item cannot have both a Pattern and a Lookup")
+		}
+		if it.Mask < 0 || it.Mask > 128 {
+			return p, fmt.Errorf("mask %d out of range 0-128", it.Mask)
+		}
+		if kind == kindHost && it.Mask != 0 && it.HostKey == KeyHostName {
+			return p, errors.New("a Mask needs a HostKey that is an address")
+		}
+		return p, nil
+	}
+	if it.HostKey != KeyHostName || it.Mask != 0 {
+		return p, errors.New("HostKey and Mask apply to lookup items only")
+	}
+	if !strings.HasPrefix(t, "+") {
+		return p, nil
+	}
+	switch {
+	case t == "+caseful" && (kind == kindLocalPart || kind == kindAddress):
+		p.ctl = ctlCaseful
+	case kind == kindHost && t == "+include_unknown":
+		p.ctl = ctlIncludeUnknown
+	case kind == kindHost && t == "+ignore_unknown":
+		p.ctl = ctlIgnoreUnknown
+	case kind == kindHost && t == "+include_defer":
+		p.ctl = ctlIncludeDefer
+	case kind == kindHost && t == "+ignore_defer":
+		p.ctl = ctlIgnoreDefer
+	default:
+		return p, fmt.Errorf("named lists (+name) are %w: build the list in Go and reuse the value", ErrUnsupported)
+	}
+	if p.neg {
+		return p, errors.New("a control item cannot be negated")
+	}
+	return p, nil
+}
+
+// lookupSpec is a parsed "kind;arg" lookup item.
+type lookupSpec struct {
+	l            lookup.Lookup
+	star, starAt bool // Exim's "type*;" and "type*@;" defaults
+}
+
+// find looks key up, then the defaults "*@domain" and "*" when asked.
+func (ls lookupSpec) find(ctx context.Context, key string) (string, bool, error) {
+	v, ok, err := ls.l.Lookup(ctx, key)
+	if err != nil || ok {
+		return v, ok, err
+	}
+	if ls.starAt {
+		if at := strings.LastIndexByte(key, '@'); at >= 0 {
+			v, ok, err = ls.l.Lookup(ctx, "*@"+key[at+1:])
+			if err != nil || ok {
+				return v, ok, err
+			}
+		}
+	}
+	if ls.star || ls.starAt {
+		return ls.l.Lookup(ctx, "*")
+	}
+	return "", false, nil
+}
+
+// isLookupItem reports whether t has the form "type;..." (a lookup type
+// is letters, digits, "-" and "_", optionally followed by "*" or "*@" and
+// ",options").
+func isLookupItem(t string) bool {
+	semi := strings.IndexByte(t, ';')
+	if semi <= 0 {
+		return false
+	}
+	k := t[:semi]
+	if c := strings.IndexByte(k, ','); c >= 0 {
+		k = k[:c]
+	}
+	k = strings.TrimSuffix(strings.TrimSuffix(k, "@"), "*")
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isNameByte(k[i]) && k[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// openLookup parses a "type;arg" item and opens it with cfg.OpenLookup.
+func openLookup(t string, cfg *ListConfig) (lookupSpec, error) {
+	semi := strings.IndexByte(t, ';')
+	kind := strings.TrimSpace(t[:semi])
+	arg := strings.TrimLeft(t[semi+1:], " \t\n\v\f\r")
+	var ls lookupSpec
+	opts := ""
+	if c := strings.IndexByte(kind, ','); c >= 0 {
+		kind, opts = kind[:c], kind[c:]
+	}
+	switch {
+	case strings.HasSuffix(kind, "*@"):
+		ls.starAt = true
+		kind = kind[:len(kind)-2]
+	case strings.HasSuffix(kind, "*"):
+		ls.star = true
+		kind = kind[:len(kind)-1]
+	}
+	if strings.HasPrefix(kind, "partial") {
+		return ls, fmt.Errorf("partial matching lookups are %w", ErrUnsupported)
+	}
+	if kind == "" {
+		return ls, errors.New("empty lookup type")
+	}
+	if cfg == nil || cfg.OpenLookup == nil {
+		return ls, fmt.Errorf("lookup items need ListConfig.OpenLookup (lookup type %q)", kind)
+	}
+	l, err := cfg.OpenLookup(kind+opts, arg)
+	if err != nil {
+		return ls, fmt.Errorf("opening %s lookup: %w", kind, err)
+	}
+	if l == nil {
+		return ls, fmt.Errorf("ListConfig.OpenLookup returned no lookup for type %q", kind)
+	}
+	ls.l = l
+	return ls, nil
+}
+
+// compileRegexp compiles an item starting with "^". Go's RE2 syntax is
+// used; it lacks PCRE's back references and look-around.
+func compileRegexp(t string, caseless bool) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(t)
+	if err != nil {
+		return nil, fmt.Errorf("bad regular expression: %w", err)
+	}
+	if caseless {
+		return regexp.Compile("(?i)" + t)
+	}
+	return re, nil
+}
+
+// parseIPItem parses an IP address with an optional /mask. It returns
+// ok=false when t does not look like an address at all.
+func parseIPItem(t string) (netip.Prefix, bool, error) {
+	addrPart, maskPart, hasMask := strings.Cut(t, "/")
+	looksV6 := strings.IndexByte(addrPart, ':') >= 0
+	looksV4 := addrPart != "" && strings.Trim(addrPart, "0123456789.") == ""
+	if !looksV6 && !looksV4 {
+		return netip.Prefix{}, false, nil
+	}
+	a, err := netip.ParseAddr(addrPart)
+	if err != nil {
+		if looksV4 {
+			return netip.Prefix{}, true, errors.New("malformed IPv4 address or address mask")
+		}
+		return netip.Prefix{}, true, errors.New("malformed IPv6 address or address mask")
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, true, errors.New("an IPv6 zone is not allowed")
+	}
+	bits := a.BitLen()
+	if hasMask {
+		n, err := strconv.Atoi(maskPart)
+		if err != nil || !isDigits(maskPart) || n > a.BitLen() {
+			return netip.Prefix{}, true, fmt.Errorf("bad mask /%s", maskPart)
+		}
+		bits = n
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}, true, err
+	}
+	return p, true, nil
+}
+
+// isHostName reports whether t consists of the characters of host names
+// (letters, digits, ".", "-", "_"), which Exim resolves to addresses.
+func isHostName(t string) bool {
+	if t == "" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !isNameByte(c) && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
