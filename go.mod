@@ -6,3 +6,5 @@ require (
 	github.com/emersion/go-message v0.18.2
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/PowerDNS/lmdb-go v1.9.4

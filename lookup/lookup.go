@@ -1,7 +1,3 @@
-// Package lookup defines the Lookup interface: single-key lookups in a data
-// source, with Exim's semantics (Exim specification, chapter "File and
-// database lookups"). Not found is not an error; an error means the source
-// could not be consulted and the caller should defer.
 package lookup
 
 import "context"
