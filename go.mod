@@ -7,4 +7,9 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require github.com/PowerDNS/lmdb-go v1.9.4
+require (
+	github.com/PowerDNS/lmdb-go v1.9.4
+	github.com/miekg/dns v1.1.73
+)
+
+require golang.org/x/net v0.57.0 // indirect
