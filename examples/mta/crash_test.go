@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -48,12 +49,13 @@ func TestCrashSafety(t *testing.T) {
 		body string
 	}
 	var (
-		mu       sync.Mutex
-		acked    []sent
-		attempts = map[string]string{} // token -> body
-		next     atomic.Int64
-		done     atomic.Bool
-		wg       sync.WaitGroup
+		mu        sync.Mutex
+		acked     []sent
+		attempts  = map[string]string{} // token -> body
+		next      atomic.Int64
+		cutInData atomic.Int64
+		done      atomic.Bool
+		wg        sync.WaitGroup
 	)
 	deadline := time.Now().Add(90 * time.Second)
 	for w := 0; w < workers; w++ {
@@ -76,6 +78,9 @@ func TestCrashSafety(t *testing.T) {
 				// in the spool twice, which is allowed.
 				for try := 0; try < 100 && time.Now().Before(deadline); try++ {
 					id, err := submit(srv.address(), token, body)
+					if errors.Is(err, errCutInData) {
+						cutInData.Add(1)
+					}
 					if err == nil {
 						mu.Lock()
 						acked = append(acked, sent{id, body})
@@ -91,7 +96,7 @@ func TestCrashSafety(t *testing.T) {
 	go func() {
 		rng := rand.New(rand.NewPCG(7, 7))
 		for !done.Load() && kills < 25 {
-			time.Sleep(time.Duration(30+rng.IntN(250)) * time.Millisecond)
+			time.Sleep(time.Duration(10+rng.IntN(90)) * time.Millisecond)
 			if done.Load() {
 				return
 			}
@@ -107,7 +112,10 @@ func TestCrashSafety(t *testing.T) {
 	if len(acked) < total*9/10 {
 		t.Fatalf("only %d of %d submissions got a 250: the test did not exercise the server", len(acked), total)
 	}
-	t.Logf("%d of %d submissions acknowledged across %d kills", len(acked), total, kills)
+	t.Logf("%d of %d submissions acknowledged across %d kills; %d transactions were cut after DATA", len(acked), total, kills, cutInData.Load())
+	if kills < 5 {
+		t.Fatalf("only %d kills: the test did not exercise crashes", kills)
+	}
 
 	sp, err := spool.Open(filepath.Join(data, "spool"))
 	if err != nil {
@@ -180,6 +188,10 @@ func makeBody(rng *rand.Rand, token string) string {
 	return b.String()
 }
 
+// errCutInData is returned by submit when the connection broke after the
+// message data was sent but before its reply arrived.
+var errCutInData = errors.New("connection cut after the data")
+
 // submit sends one message and returns the ID from the 250 reply.
 func submit(addr, token, body string) (string, error) {
 	if addr == "" {
@@ -223,11 +235,14 @@ func submit(addr, token, body string) (string, error) {
 		{data.String(), "250"},
 	}
 	var last string
-	for _, s := range steps {
+	for i, s := range steps {
 		if _, err := io.WriteString(c, s.send); err != nil {
 			return "", err
 		}
 		if last, err = expect(s.code); err != nil {
+			if i == len(steps)-1 {
+				return "", fmt.Errorf("%w: %v", errCutInData, err)
+			}
 			return "", err
 		}
 	}
