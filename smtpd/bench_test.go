@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/spool"
 )
 
 // discardStore counts the body bytes and keeps nothing.
@@ -60,54 +61,84 @@ func BenchmarkData(b *testing.B) {
 	}{{"1KB", 1 << 10}, {"10MB", 10 << 20}} {
 		b.Run(bc.name, func(b *testing.B) {
 			st := &discardStore{}
-			s := &Server{Hostname: "mx.test.example", Store: st, Logger: slog.New(slog.DiscardHandler)}
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			go s.Serve(l)
-			defer s.Shutdown(context.Background())
-			conn, err := net.Dial("tcp", l.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			r := bufio.NewReader(conn)
-			readReply := func() {
-				for {
-					line, err := r.ReadSlice('\n')
-					if err != nil {
-						b.Fatal(err)
-					}
-					if len(line) < 4 || line[3] != '-' {
-						if line[0] != '2' && line[0] != '3' {
-							b.Fatalf("reply %q", line)
-						}
-						return
-					}
-				}
-			}
-			readReply()
-			io.WriteString(conn, "EHLO bench.example\r\n")
-			readReply()
-			cmds := []byte("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-			body := benchBody(bc.size)
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				conn.Write(cmds)
-				readReply()
-				readReply()
-				readReply()
-				conn.Write(body)
-				readReply()
-			}
-			b.StopTimer()
-			if st.msgs.Load() != int64(b.N) {
-				b.Fatalf("%d messages committed, want %d", st.msgs.Load(), b.N)
-			}
+			benchTransactions(b, st, bc.size, st.msgs.Load)
 		})
+	}
+}
+
+// BenchmarkDataToSpool is BenchmarkData with the real Exim-format spool
+// behind the server: every message is durably committed (group commit,
+// fsync) before its 250. Memory per message must not grow with the body.
+func BenchmarkDataToSpool(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		size int
+	}{{"1KB", 1 << 10}, {"10MB", 10 << 20}} {
+		b.Run(bc.name, func(b *testing.B) {
+			sp, err := spool.Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			st := StoreFunc(func(ctx context.Context) (Draft, error) {
+				n.Add(1)
+				return SpoolStore(sp).Create(ctx)
+			})
+			benchTransactions(b, st, bc.size, n.Load)
+		})
+	}
+}
+
+// benchTransactions runs b.N transactions with a body of about size bytes
+// on one connection to a server using st; committed reports how many
+// messages the store took.
+func benchTransactions(b *testing.B, st Store, size int, committed func() int64) {
+	s := &Server{Hostname: "mx.test.example", Store: st, Logger: slog.New(slog.DiscardHandler)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Serve(l)
+	defer s.Shutdown(context.Background())
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	readReply := func() {
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) < 4 || line[3] != '-' {
+				if line[0] != '2' && line[0] != '3' {
+					b.Fatalf("reply %q", line)
+				}
+				return
+			}
+		}
+	}
+	readReply()
+	io.WriteString(conn, "EHLO bench.example\r\n")
+	readReply()
+	cmds := []byte("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+	body := benchBody(size)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		conn.Write(cmds)
+		readReply()
+		readReply()
+		readReply()
+		conn.Write(body)
+		readReply()
+	}
+	b.StopTimer()
+	if committed() < int64(b.N) {
+		b.Fatalf("%d messages committed, want %d", committed(), b.N)
 	}
 }
 
