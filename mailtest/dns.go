@@ -1,8 +1,3 @@
-// Package mailtest holds test helpers for code built on exigo, in the
-// spirit of net/http/httptest. [DNSServer] is a fake recursive DNS server
-// on the loopback interface, answering from zone data given as Go values,
-// with injectable failures (SERVFAIL, REFUSED, timeouts) and DNSSEC's AD
-// bit; point a resolver at [DNSServer.Addr].
 package mailtest
 
 import (
