@@ -18,7 +18,7 @@
 #   MODES="conn reuse"               conn: one message per connection; reuse: -d
 #   N=10000 SESSIONS=20 SIZE=4096    smtp-source -m / -s / -l
 #   PORT_BASE=2600                   loopback ports PORT_BASE..PORT_BASE+13
-#   EXIGO_ARGS=""                    extra flags for examples/mta
+#   EXIGO_ARGS="-queue-only -queue-interval 0"  flags for examples/mta (accept and queue, never deliver)
 #   EXIGO_BIN=""                     run this binary instead of building examples/mta
 #   SOURCE_TIMEOUT=420               seconds before one smtp-source run is killed
 #   KEEP_QUEUES=0                    1: keep each run's queue under bench/out/run
@@ -38,7 +38,7 @@ N=${N:-10000}
 SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-4096}
 PORT_BASE=${PORT_BASE:-2600}
-EXIGO_ARGS=${EXIGO_ARGS:-}
+EXIGO_ARGS=${EXIGO_ARGS:--queue-only -queue-interval 0}
 EXIGO_BIN=${EXIGO_BIN:-}
 SOURCE_TIMEOUT=${SOURCE_TIMEOUT:-420}
 WAIT_IDLE=${WAIT_IDLE:-0}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"time"
 )
 
 // config is the MTA's whole configuration: embedded defaults, changed by
@@ -17,6 +18,16 @@ type config struct {
 	localDomains []string
 	relayFrom    []string
 	exim496      bool
+	smarthost    string
+	queueOnly    bool
+	queueEvery   time.Duration
+	runQueue     bool
+	twoPhase     bool
+	parallelism  int
+	cpuProfile   string
+	tlsCert      string
+	tlsKey       string
+	usersFile    string
 	maxSize      int64
 	maxRcpt      int
 	logLevel     slog.Level
@@ -35,6 +46,7 @@ func defaultConfig() config {
 		relayFrom:    []string{"127.0.0.1/32", "::1/128"},
 		maxSize:      50 << 20,
 		maxRcpt:      1000,
+		queueEvery:   time.Minute,
 		logLevel:     slog.LevelInfo,
 	}
 }

@@ -285,7 +285,7 @@ var listeningRE = regexp.MustCompile(`listening"? addr=(\S+)`)
 func (p *mtaProcess) start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cmd := exec.Command(p.bin, "-listen", "127.0.0.1:0", "-data", p.data, "-hostname", "crash.test")
+	cmd := exec.Command(p.bin, "-listen", "127.0.0.1:0", "-data", p.data, "-hostname", "crash.test", "-queue-only", "-queue-interval", "0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		p.t.Fatal(err)

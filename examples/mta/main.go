@@ -5,8 +5,11 @@
 // 127.0.0.1 and ::1 may relay (like Exim's default relay_from_hosts =
 // localhost); mail for the local domains is accepted from anyone.
 //
-// This first version receives and spools; delivery comes with the router,
-// transport and queue packages.
+// Local domains (-local-domains, default localhost) are delivered to
+// DATA/mail/<local part>/Maildir; other domains go to the -smarthost or,
+// without one, to their MX hosts. Messages are delivered as they arrive
+// (unless -queue-only) and by a queue runner every -queue-interval;
+// -run-queue runs the queue once and exits instead of listening.
 package main
 
 import (
@@ -19,14 +22,15 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -38,10 +42,31 @@ func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			logger.Error("cpu profile", "err", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			logger.Error("cpu profile", "err", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				logger.Error("cpu profile", "err", err)
+			}
+		}()
+	}
+
 	m, err := newMTA(cfg, logger)
 	if err != nil {
 		logger.Error("startup failed", "err", err)
 		return 1
+	}
+	if cfg.runQueue {
+		return m.runQueue(ctx, cfg.twoPhase, stdout)
 	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -68,6 +93,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.exim496, "exim496-ids", cfg.exim496, "use Exim 4.96's 16-character message IDs, so an Exim 4.96 can share the spool")
 	fs.Int64Var(&cfg.maxSize, "max-message-size", cfg.maxSize, "largest message accepted, in bytes")
 	fs.IntVar(&cfg.maxRcpt, "max-recipients", cfg.maxRcpt, "most recipients per message")
+	fs.StringVar(&cfg.smarthost, "smarthost", "", "send all non-local mail to this HOST:PORT instead of looking up MX records")
+	fs.BoolVar(&cfg.queueOnly, "queue-only", false, "spool messages without delivering them (Exim's queue_only); queue runs still happen")
+	fs.DurationVar(&cfg.queueEvery, "queue-interval", cfg.queueEvery, "time between queue runs; 0 disables the queue runner")
+	fs.BoolVar(&cfg.runQueue, "run-queue", false, "run the queue once (exim -q) without listening, print what was done and exit")
+	fs.BoolVar(&cfg.twoPhase, "two-phase", false, "queue runs route every message first, then deliver host by host down kept connections (exim -qq)")
+	fs.IntVar(&cfg.parallelism, "parallelism", 0, "deliveries running at once (0: the queue engine's default)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate for STARTTLS (default: a self-signed one generated into DATA/tls)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
+	fs.StringVar(&cfg.usersFile, "users", "", "file of \"user: password\" lines (lsearch format) for SMTP AUTH; authenticated clients may relay")
 	debug := fs.Bool("debug", false, "log at debug level")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mta [flags]\n\nAn MTA built from exigo's packages. Flags:\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/exigo-mta/exigo"
 	"github.com/exigo-mta/exigo/acl"
+	"github.com/exigo-mta/exigo/hints"
+	"github.com/exigo-mta/exigo/lookup"
+	"github.com/exigo-mta/exigo/queue"
 	"github.com/exigo-mta/exigo/smtpd"
 	"github.com/exigo-mta/exigo/spool"
 )
@@ -21,6 +25,9 @@ import (
 type mta struct {
 	srv    *smtpd.Server
 	spool  *spool.Spool
+	engine *queue.Engine
+	hints  hints.DB
+	every  time.Duration
 	logger *slog.Logger
 }
 
@@ -48,8 +55,17 @@ func newMTA(cfg config, logger *slog.Logger) (*mta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &mta{spool: sp, logger: logger}
+	tlsConfig, err := loadTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	eng, db, err := newEngine(cfg, sp, logger)
+	if err != nil {
+		return nil, err
+	}
+	m := &mta{spool: sp, engine: eng, hints: db, every: cfg.queueEvery, logger: logger}
 	m.srv = &smtpd.Server{
+		TLSConfig:      tlsConfig,
 		Hostname:       cfg.hostname,
 		Store:          smtpd.SpoolStore(sp),
 		Logger:         logger,
@@ -60,6 +76,13 @@ func newMTA(cfg config, logger *slog.Logger) (*mta, error) {
 			Data: acl.List{{Verb: acl.Accept}},
 		},
 		OnReceived: m.received,
+	}
+	if cfg.usersFile != "" {
+		users := lookup.LSearch(cfg.usersFile)
+		if err := users.Load(context.Background()); err != nil {
+			return nil, fmt.Errorf("users: %w", err)
+		}
+		m.srv.Auth = fileAuth{users: users}
 	}
 	return m, nil
 }
@@ -112,8 +135,10 @@ func items(patterns []string) []acl.Item {
 	return out
 }
 
-// received logs a reception in the spirit of Exim's "<=" log line.
+// received logs a reception in the spirit of Exim's "<=" log line and
+// starts its delivery (unless -queue-only).
 func (m *mta) received(_ context.Context, msg *exigo.Message) {
+	defer m.engine.Kick(msg.ID)
 	rcpts := make([]string, 0, len(msg.Envelope.Recipients))
 	for _, r := range msg.Envelope.Recipients {
 		rcpts = append(rcpts, r.Address)
@@ -125,21 +150,81 @@ func (m *mta) received(_ context.Context, msg *exigo.Message) {
 	m.logger.Info("<=", args...)
 }
 
-// serve runs the server until ctx is cancelled, then shuts down gracefully.
+// serve runs the server and the queue runner until ctx is cancelled,
+// then shuts both down gracefully.
 func (m *mta) serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(ln) }()
+	qctx, qcancel := context.WithCancel(ctx)
+	qdone := make(chan error, 1)
+	if m.every > 0 {
+		go func() { qdone <- m.engine.Run(qctx, m.every) }()
+	} else {
+		qdone <- nil
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	m.logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := m.srv.Shutdown(sctx)
+	if serr := m.srv.Shutdown(sctx); err == nil {
+		err = serr
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, smtpd.ErrServerClosed) && err == nil {
 		err = serr
 	}
+	qcancel()
+	if qerr := <-qdone; qerr != nil && !errors.Is(qerr, context.Canceled) && err == nil {
+		err = qerr
+	}
+	if qerr := m.engine.Shutdown(sctx); qerr != nil && err == nil {
+		err = qerr
+	}
+	m.closeTransports()
+	if herr := m.hints.Close(); herr != nil && err == nil {
+		err = herr
+	}
 	return err
+}
+
+// closeTransports ends the connections the transports keep for reuse.
+func (m *mta) closeTransports() {
+	for name, t := range m.engine.Transports {
+		if c, ok := t.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				m.logger.Warn("closing transport", "transport", name, "err", err)
+			}
+		}
+	}
+}
+
+// runQueue runs the queue once (-run-queue), waits for the deliveries it
+// started (bounces included), prints one line of counts to w and returns
+// the exit status: 0, or 1 when a message could not be handled.
+func (m *mta) runQueue(ctx context.Context, twoPhase bool, w io.Writer) int {
+	start := time.Now()
+	st, err := m.engine.RunQueue(ctx, queue.RunOptions{TwoPhase: twoPhase})
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := m.engine.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	m.closeTransports()
+	if herr := m.hints.Close(); herr != nil && err == nil {
+		err = herr
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(w, "queue run: messages=%d completed=%d delivered=%d failed=%d deferred=%d skipped=%d errors=%d seconds=%.3f\n",
+		st.Messages, st.Completed, st.Delivered, st.Failed, st.Deferred, st.Skipped, st.Errors, secs)
+	if err != nil {
+		m.logger.Error("queue run failed", "err", err)
+		return 1
+	}
+	if st.Errors > 0 {
+		return 1
+	}
+	return 0
 }

@@ -1,0 +1,122 @@
+// Package queue is exigo's delivery engine and queue runner: it takes
+// the messages of an Exim-format spool (package spool), routes their
+// recipients (package router), delivers them with transports (package
+// transport), keeps retry data in a hints database (package hints) and
+// reports permanent failures with RFC 3464 delivery status notifications.
+//
+// It follows the Exim specification's chapters "How Exim receives and
+// delivers mail" (delivery in outline, sections 3.8 to 3.13), "Retry
+// configuration" (chapter 32), "Log files" (the delivery lines) and the
+// queue runner options -q, -qf, -qff and -qq of "The Exim command line".
+//
+// # A delivery attempt
+//
+// [Engine.Deliver] locks the message with the spool's lock (a message
+// another process holds is skipped), folds a -J journal left by an
+// interrupted attempt into the -H file (the addresses in it are done
+// and never delivered again), and routes every recipient not yet done.
+// Generated addresses are delivered like the others; when one is
+// delivered it is recorded as done, as Exim does, so that a later
+// attempt re-routing its parent skips it; the parent is recorded when
+// all its addresses are done. Duplicate addresses within a message are
+// delivered once. The accepted addresses are grouped by transport and
+// host list; each group is one [transport.Transport] Deliver call, and
+// at most Engine.Parallelism run at once. As the transport reports each
+// delivered address, the engine appends it to the -J journal and syncs
+// it before the transport goes on. Permanent failures are handed to the
+// [Bouncer] in one call per message; temporary ones update the retry
+// data. At the end the -H file is rewritten once (journal folded,
+// done parents added, -deliver_firsttime removed, -frozen set or
+// removed) — or, when no recipient is left, the message is removed.
+//
+// # Crash safety
+//
+// A delivery is recorded in the journal (written and fdatasync'ed)
+// before the transport is told the result was taken, so a crash (even
+// SIGKILL) at any point loses nothing and delivers nothing twice except
+// in one inherent window: after the transport's success (the remote
+// 250, the maildir rename) and before the journal write is on disk. A
+// crash there delivers the address again at the next attempt. Exim has
+// the same window. The window is as small as the engine can make it: no
+// other work happens between the transport's call to Status.Set and
+// the journal write. A failure is recorded as done only once its bounce
+// is committed to the spool, so a crash between the two sends the
+// bounce twice rather than never.
+//
+// # Retries
+//
+// Retry data is kept per destination in [hints.Retry] records under
+// hints.RetryPrefix, with keys after Exim's: "T:host:ip" for a host
+// that failed as a whole (no connection, no reply, a timeout),
+// "R:domain" for a routing deferral, "R:address" for a local delivery's
+// temporary failure and "R:address:<sender>" for a remote server's 4xx
+// reply to one address. The first [RetryRule] matching the host name or
+// the address gives the intervals; the default is Exim's
+// "* * F,2h,15m; G,16h,1h,1.5; F,4d,6h" ([DefaultRetryRules]).
+//
+// Before delivering, a host whose next retry time has not come is left
+// out of the host list; when no host is left the addresses are
+// deferred ("retry time not reached for any host"). In queue runs the
+// routing and address records are honoured too; a delivery outside a
+// queue run (on receipt, [Engine.Kick]) routes every address and tries
+// local deliveries whatever they say, as Exim does. A success removes
+// the records it passed.
+//
+// An address fails with "retry timeout exceeded" (Status 5.4.7 in the
+// report) when its destination has been failing for longer than the
+// rule's final cutoff (4 days by default) — for a host list, every host
+// — or when the message itself has been on the queue longer than that
+// cutoff and fails once more.
+//
+// # Queue runs
+//
+// [Engine.RunOnce] takes the messages oldest first, up to Parallelism
+// at once. [Engine.RunTwoPhase] routes every message first and then
+// delivers host list by host list, the messages for one host list one
+// after the other from one goroutine, so that a transport keeping
+// connections sends them down one connection. [Engine.Run] runs the
+// queue at an interval; [Engine.Kick] delivers a message just received.
+// Frozen messages are skipped unless RunOptions.Thaw is set.
+//
+// # Logging
+//
+// Each outcome is one slog line at Info level whose message is Exim's
+// log flag: "=>" (delivered), "**" (failed), "==" (deferred); the
+// attributes are id, rcpt, parent (the envelope recipient of a
+// generated address), router, transport, host ("name [ip]:port"),
+// reply (the server's confirmation, Exim's C=), err and retry (the next
+// retry time). Addresses skipped because their retry time has not come
+// are logged at Debug level only. "Completed" ends a message, "Frozen"
+// (Warn) freezes one.
+// [SimpleBouncer] logs each report it writes as "<=".
+//
+// # Differences from Exim
+//
+//   - Deliveries run in goroutines of one process, not in forked
+//     delivery processes; the queue runner is [Engine.Run], one run at a
+//     time.
+//   - A message that arrives while its destination is already past its
+//     final cutoff gets one delivery attempt before it fails, instead of
+//     failing at once ("all hosts have been failing for a long time").
+//     And, as in Exim since 4.9x for address retries, a message older
+//     than the final cutoff fails at its next temporary failure — which
+//     also makes it time out when its transport reports only the last of
+//     several failing hosts.
+//   - A failure while the destination's retry time is still to come
+//     (another delivery failed meanwhile) leaves the retry data as it
+//     is, so concurrent deliveries do not shorten growing intervals.
+//   - Retry rules match by host name or address pattern only (no error
+//     names, no senders=, no regular expressions or lookups).
+//   - Message-specific retry data (Exim's "T:host:ip:id" after a 4xx to
+//     MAIL or DATA) is not kept: a 4xx reply always gives address retry
+//     data.
+//   - A generated address equal to one of its ancestors is recorded as
+//     "address:envelope-recipient" in the journal and the non-recipients
+//     tree.
+//   - Transports that try several hosts may report each failing one
+//     through an optional HostFailed(transport.Host, error) method of
+//     the transport.Status they are given.
+//   - The report a SimpleBouncer writes is its own text; it returns the
+//     whole message up to 100 KiB (bounce_return_size_limit) and only
+//     the header beyond, or with RET=HDRS.
+package queue
