@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/smtpclient"
 )
 
 // Reply is one SMTP reply (RFC 5321 section 4.2), possibly of several
@@ -90,10 +91,10 @@ const (
 var ErrBadReply = errors.New("mailtest: malformed SMTP reply")
 
 // readReply reads one reply. Lines may end with CRLF or a bare LF. Each
-// line read is passed to onLine, if not nil, without its line end.
+// line read is passed to onLine, if not nil, without its line end. The
+// lines are parsed by the transports' parser, keeping control characters.
 func readReply(r *bufio.Reader, onLine func(string)) (Reply, error) {
-	var rep Reply
-	var token string // the enhanced code as the first line wrote it
+	p := smtpclient.ReplyParser{MaxLines: maxReplyLines, Raw: true}
 	for n := 0; ; n++ {
 		line, err := readLine(r)
 		if err != nil {
@@ -103,24 +104,16 @@ func readReply(r *bufio.Reader, onLine func(string)) (Reply, error) {
 			return Reply{}, err
 		}
 		if onLine != nil {
-			onLine(line)
+			onLine(string(line))
 		}
-		if n >= maxReplyLines {
-			return Reply{}, fmt.Errorf("%w: more than %d lines", ErrBadReply, maxReplyLines)
+		rep, err := p.Line(line)
+		if err != nil {
+			// Reworded as mailtest's, dropping the parser's sentinel.
+			msg, _ := strings.CutPrefix(err.Error(), smtpclient.ErrMalformed.Error()+": ")
+			return Reply{}, fmt.Errorf("%w: %s", ErrBadReply, msg)
 		}
-		code, last, text, ok := splitReplyLine(line)
-		if !ok {
-			return Reply{}, fmt.Errorf("%w: %q", ErrBadReply, clip(line))
-		}
-		if n == 0 {
-			rep.Code = code
-			rep.Enhanced, token = splitEnhanced(code, text)
-		} else if code != rep.Code {
-			return Reply{}, fmt.Errorf("%w: code %d on a continuation of %d", ErrBadReply, code, rep.Code)
-		}
-		rep.Lines = append(rep.Lines, stripEnhanced(token, text))
-		if last {
-			return rep, nil
+		if rep != nil {
+			return Reply{Code: rep.Code, Enhanced: rep.Enhanced, Lines: rep.Lines}, nil
 		}
 	}
 }
@@ -129,12 +122,12 @@ func readReply(r *bufio.Reader, onLine func(string)) (Reply, error) {
 var errEOF = errors.New("connection closed by the server")
 
 // readLine reads a line without its line end, bounded by maxReplyLine.
-func readLine(r *bufio.Reader) (string, error) {
+func readLine(r *bufio.Reader) ([]byte, error) {
 	var b []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if len(b)+len(chunk) > maxReplyLine+2 {
-			return "", fmt.Errorf("%w: line longer than %d octets", ErrBadReply, maxReplyLine)
+			return nil, fmt.Errorf("%w: line longer than %d octets", ErrBadReply, maxReplyLine)
 		}
 		b = append(b, chunk...)
 		switch {
@@ -143,94 +136,18 @@ func readLine(r *bufio.Reader) (string, error) {
 			if n := len(b); n > 0 && b[n-1] == '\r' {
 				b = b[:n-1]
 			}
-			return string(b), nil
+			return b, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF):
 			if len(b) > 0 {
-				return "", fmt.Errorf("%w: connection closed in the middle of a line %q", ErrBadReply, clip(string(b)))
+				return nil, fmt.Errorf("%w: connection closed in the middle of a line %q", ErrBadReply, clip(string(b)))
 			}
-			return "", errEOF
+			return nil, errEOF
 		default:
-			return "", err
+			return nil, err
 		}
 	}
-}
-
-// splitReplyLine splits "250-text" or "250 text" (or a bare "250").
-func splitReplyLine(l string) (code int, last bool, text string, ok bool) {
-	if len(l) < 3 {
-		return 0, false, "", false
-	}
-	for i := range 3 {
-		if l[i] < '0' || l[i] > '9' {
-			return 0, false, "", false
-		}
-	}
-	if l[0] < '1' || l[0] > '5' {
-		return 0, false, "", false
-	}
-	code = int(l[0]-'0')*100 + int(l[1]-'0')*10 + int(l[2]-'0')
-	switch {
-	case len(l) == 3:
-		return code, true, "", true
-	case l[3] == ' ':
-		return code, true, l[4:], true
-	case l[3] == '-':
-		return code, false, l[4:], true
-	}
-	return 0, false, "", false
-}
-
-// splitEnhanced recognises an enhanced status code at the start of text:
-// "class.subject.detail" with the class of code, followed by a space or
-// the end of the text. It returns the code and the text it was written
-// as ("" when there is none).
-func splitEnhanced(code int, text string) (exigo.EnhancedCode, string) {
-	class := code / 100
-	if class != 2 && class != 4 && class != 5 {
-		return exigo.EnhancedCode{}, ""
-	}
-	end := strings.IndexByte(text, ' ')
-	if end < 0 {
-		end = len(text)
-	}
-	parts := strings.Split(text[:end], ".")
-	if len(parts) != 3 {
-		return exigo.EnhancedCode{}, ""
-	}
-	var ec exigo.EnhancedCode
-	for i, p := range parts {
-		// RFC 3463: class is one digit, subject and detail 1 to 3 digits.
-		if p == "" || len(p) > 3 || i == 0 && len(p) != 1 {
-			return exigo.EnhancedCode{}, ""
-		}
-		for j := 0; j < len(p); j++ {
-			if p[j] < '0' || p[j] > '9' {
-				return exigo.EnhancedCode{}, ""
-			}
-		}
-		ec[i], _ = strconv.Atoi(p)
-	}
-	if ec[0] != class {
-		return exigo.EnhancedCode{}, ""
-	}
-	return ec, text[:end]
-}
-
-// stripEnhanced removes token (an enhanced code as written) and the space
-// after it from the start of text when it is there.
-func stripEnhanced(token, text string) string {
-	if token == "" {
-		return text
-	}
-	if text == token {
-		return ""
-	}
-	if rest, ok := strings.CutPrefix(text, token+" "); ok {
-		return rest
-	}
-	return text
 }
 
 // clip shortens s for an error message.

@@ -338,24 +338,6 @@ func unhexUpper(c byte) (byte, bool) {
 	return 0, false
 }
 
-// encodeXtext is the inverse of decodeXtext (used by tests and for
-// logging).
-func encodeXtext(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '!' || c > '~' || c == '+' || c == '=' {
-			const hex = "0123456789ABCDEF"
-			b.WriteByte('+')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
 // decodeUTF8AddrXtext decodes utf-8-addr-xtext and utf-8-addr-unitext
 // (RFC 6533 section 3): "\x{HEX}" stands for the Unicode code point HEX;
 // other characters stand for themselves. '+' and '=' must be escaped, and

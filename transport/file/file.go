@@ -45,8 +45,8 @@ import (
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/msgio"
 	"github.com/exigo-mta/exigo/transport"
-	"github.com/exigo-mta/exigo/transport/internal/msgio"
 )
 
 // Transport appends to mbox files. It is safe for concurrent use.

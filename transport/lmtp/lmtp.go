@@ -20,6 +20,7 @@
 package lmtp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,14 +28,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/hostname"
+	"github.com/exigo-mta/exigo/internal/smtpclient"
 	"github.com/exigo-mta/exigo/transport"
-	"github.com/exigo-mta/exigo/transport/internal/smtpclient"
 )
 
 // Dialer makes connections; *net.Dialer satisfies it.
@@ -65,8 +65,7 @@ type Transport struct {
 	// Logger receives session events; nil discards them.
 	Logger *slog.Logger
 
-	hostOnce sync.Once
-	host     string
+	helo hostname.Lazy
 }
 
 // Error is a failed LMTP delivery for a recipient.
@@ -98,26 +97,6 @@ type tempError struct{ r *exigo.SMTPError }
 func (e tempError) Error() string { return e.r.Error() }
 
 var errBadAddress = fmt.Errorf("address not valid in an LMTP command: %w", transport.ErrPermanent)
-
-func def[T int | time.Duration](v, d T) T {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
-func (t *Transport) hostname() string {
-	if t.Hostname != "" {
-		return t.Hostname
-	}
-	t.hostOnce.Do(func() {
-		t.host, _ = os.Hostname()
-		if t.host == "" {
-			t.host = "localhost"
-		}
-	})
-	return t.host
-}
 
 // Deliver delivers d to the LMTP server and reports every recipient to
 // st. It returns an error only when Address is not set.
@@ -166,7 +145,7 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 	if dialer == nil {
 		dialer = &net.Dialer{}
 	}
-	dctx, cancel := context.WithTimeout(ctx, def(t.ConnectTimeout, time.Minute))
+	dctx, cancel := context.WithTimeout(ctx, cmp.Or(t.ConnectTimeout, time.Minute))
 	nc, err := dialer.DialContext(dctx, network, t.Address)
 	cancel()
 	if err != nil {
@@ -178,9 +157,9 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 		att.Remote = netip.AddrPortFrom(att.Remote.Addr().Unmap(), att.Remote.Port())
 	}
 	c := smtpclient.New(nc, smtpclient.Timeouts{
-		Command: def(t.CommandTimeout, 5*time.Minute),
-		Data:    def(t.DataTimeout, 5*time.Minute),
-		Final:   def(t.FinalTimeout, 10*time.Minute),
+		Command: cmp.Or(t.CommandTimeout, 5*time.Minute),
+		Data:    cmp.Or(t.DataTimeout, 5*time.Minute),
+		Final:   cmp.Or(t.FinalTimeout, 10*time.Minute),
 	})
 	c.LMTP = true
 	stop := c.Bind(ctx)
@@ -206,7 +185,7 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 	if !setup("initial connection", g, err) {
 		return nil
 	}
-	r, err := c.Hello(t.hostname())
+	r, err := c.Hello(t.helo.Get(t.Hostname))
 	if err == nil {
 		att.EHLO = r.Text()
 	}
@@ -222,7 +201,7 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 	}
 	size := smtpclient.MessageSize(m, nil)
 	dsn := c.Has("DSN")
-	maxRcpt := def(t.MaxRcpt, 100)
+	maxRcpt := cmp.Or(t.MaxRcpt, 100)
 	for len(rcpts) > 0 {
 		batch := rcpts[:min(maxRcpt, len(rcpts))]
 		rcpts = rcpts[len(batch):]

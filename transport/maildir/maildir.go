@@ -33,13 +33,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/hostname"
+	"github.com/exigo-mta/exigo/internal/msgio"
 	"github.com/exigo-mta/exigo/transport"
-	"github.com/exigo-mta/exigo/transport/internal/msgio"
 )
 
 var errBadAddress = fmt.Errorf("address with control characters: %w", transport.ErrPermanent)
@@ -60,9 +60,8 @@ type Transport struct {
 	// Logger receives delivery events; nil discards them.
 	Logger *slog.Logger
 
-	seq      atomic.Uint64
-	hostOnce sync.Once
-	host     string
+	seq  atomic.Uint64
+	host hostname.Lazy
 }
 
 // Deliver writes a copy of the message for each recipient. It returns an
@@ -98,25 +97,11 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 	return nil
 }
 
-func (t *Transport) hostname() string {
-	if t.Hostname != "" {
-		return t.Hostname
-	}
-	t.hostOnce.Do(func() {
-		h, _ := os.Hostname()
-		if h == "" {
-			h = "localhost"
-		}
-		t.host = h
-	})
-	return t.host
-}
-
 // uniqueName returns a new file name: time.M<usec>P<pid>Q<seq>.host, with
 // '/' and ':' in the host name escaped as the specification asks.
 func (t *Transport) uniqueName() string {
 	now := time.Now()
-	host := strings.NewReplacer("/", `\057`, ":", `\072`).Replace(t.hostname())
+	host := strings.NewReplacer("/", `\057`, ":", `\072`).Replace(t.host.Get(t.Hostname))
 	return strconv.FormatInt(now.Unix(), 10) + ".M" + strconv.Itoa(now.Nanosecond()/1000) +
 		"P" + strconv.Itoa(os.Getpid()) + "Q" + strconv.FormatUint(t.seq.Add(1), 10) + "." + host
 }

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,8 +11,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/exigo-mta/exigo/internal/smtpclient"
 	"github.com/exigo-mta/exigo/transport"
-	"github.com/exigo-mta/exigo/transport/internal/smtpclient"
 )
 
 // pconn is a connection that finished EHLO (and STARTTLS and AUTH), with
@@ -69,7 +70,7 @@ func (t *Transport) open(ctx context.Context, h transport.Host, ap netip.AddrPor
 		}
 		d = nd
 	}
-	dctx, cancel := context.WithTimeout(ctx, orDefault(t.ConnectTimeout, 5*time.Minute))
+	dctx, cancel := context.WithTimeout(ctx, cmp.Or(t.ConnectTimeout, 5*time.Minute))
 	nc, err := d.DialContext(dctx, "tcp", ap.String())
 	cancel()
 	if err != nil {
@@ -93,7 +94,7 @@ func (t *Transport) open(ctx context.Context, h transport.Host, ap netip.AddrPor
 	if !g.Positive() {
 		return quit("initial connection", g.Err())
 	}
-	name := t.ehloName()
+	name := t.helo.Get(t.Hostname)
 	hello := func() error {
 		r, err := c.Hello(name)
 		if err != nil {
@@ -224,14 +225,14 @@ func (t *Transport) put(pc *pconn) {
 		c.Close()
 		return
 	}
-	maxMsgs := orDefault(t.MaxMessagesPerConnection, 500)
+	maxMsgs := cmp.Or(t.MaxMessagesPerConnection, 500)
 	if maxMsgs < 0 || c.Transactions >= maxMsgs {
 		c.Quit(quitTimeout)
 		return
 	}
-	idle := orDefault(t.IdleTimeout, 10*time.Second)
+	idle := cmp.Or(t.IdleTimeout, 10*time.Second)
 	t.mu.Lock()
-	if t.closed || len(t.idle[pc.key]) >= orDefault(t.MaxIdlePerHost, 8) {
+	if t.closed || len(t.idle[pc.key]) >= cmp.Or(t.MaxIdlePerHost, 8) {
 		t.mu.Unlock()
 		c.Quit(quitTimeout)
 		return

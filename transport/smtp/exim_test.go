@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/testcert"
 	"github.com/exigo-mta/exigo/internal/testpeer"
 	"github.com/exigo-mta/exigo/transport"
 )
@@ -23,7 +24,7 @@ import (
 func startExim(t *testing.T) (*testpeer.Exim, transport.Host) {
 	t.Helper()
 	dir := t.TempDir()
-	cert, _ := testCert(t, "exim.test")
+	cert, _ := testcert.Must(t, "exim.test", "127.0.0.1")
 	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
 	if err != nil {
 		t.Fatal(err)

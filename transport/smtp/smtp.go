@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,14 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/hostname"
+	"github.com/exigo-mta/exigo/internal/smtpclient"
 	"github.com/exigo-mta/exigo/transport"
-	"github.com/exigo-mta/exigo/transport/internal/smtpclient"
 )
 
 // TLSPolicy is what a host requires of TLS.
@@ -143,11 +144,10 @@ type Transport struct {
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 
-	mu       sync.Mutex
-	idle     map[string][]*pconn
-	closed   bool
-	hostOnce sync.Once
-	hostname string
+	mu     sync.Mutex
+	idle   map[string][]*pconn
+	closed bool
+	helo   hostname.Lazy
 }
 
 func (t *Transport) log() *slog.Logger {
@@ -157,31 +157,11 @@ func (t *Transport) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func orDefault[T int | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
-func (t *Transport) ehloName() string {
-	if t.Hostname != "" {
-		return t.Hostname
-	}
-	t.hostOnce.Do(func() {
-		t.hostname, _ = os.Hostname()
-		if t.hostname == "" {
-			t.hostname = "localhost"
-		}
-	})
-	return t.hostname
-}
-
 func (t *Transport) timeouts() smtpclient.Timeouts {
 	return smtpclient.Timeouts{
-		Command: orDefault(t.CommandTimeout, 5*time.Minute),
-		Data:    orDefault(t.DataTimeout, 5*time.Minute),
-		Final:   orDefault(t.FinalTimeout, 10*time.Minute),
+		Command: cmp.Or(t.CommandTimeout, 5*time.Minute),
+		Data:    cmp.Or(t.DataTimeout, 5*time.Minute),
+		Final:   cmp.Or(t.FinalTimeout, 10*time.Minute),
 	}
 }
 
@@ -309,7 +289,7 @@ func (dv *delivery) tryHost(h transport.Host, addr netip.Addr, left []*exigo.Rec
 	t := dv.t
 	port := h.Port
 	if port == 0 {
-		port = orDefault(t.Port, 25)
+		port = cmp.Or(t.Port, 25)
 	}
 	ap := netip.AddrPortFrom(addr, uint16(port))
 	pc, fresh, att, err := t.get(dv.ctx, h, ap)
@@ -326,7 +306,7 @@ func (dv *delivery) tryHost(h transport.Host, addr netip.Addr, left []*exigo.Rec
 		}
 		t.put(pc)
 	}()
-	maxRcpt := orDefault(t.MaxRcpt, 100)
+	maxRcpt := cmp.Or(t.MaxRcpt, 100)
 	for len(left) > 0 {
 		batch := left[:min(maxRcpt, len(left))]
 		res, att, retry, herr := dv.transaction(pc, batch)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/smtpclient"
 	"github.com/exigo-mta/exigo/transport"
-	"github.com/exigo-mta/exigo/transport/internal/smtpclient"
 )
 
 // TestPipelinedDATA checks the exact bytes of a pipelined DATA

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/testcert"
 	"github.com/exigo-mta/exigo/smtpd"
 	"github.com/exigo-mta/exigo/transport"
 )
@@ -60,7 +61,7 @@ func (d *memDraft) Commit(_ context.Context, m *exigo.Message) error {
 // data and the body arrive unchanged.
 func TestSMTPD(t *testing.T) {
 	t.Parallel()
-	cert, _ := testCert(t, "mx.test")
+	cert, _ := testcert.Must(t, "mx.test", "127.0.0.1")
 	store := &memStore{}
 	srv := &smtpd.Server{Hostname: "mx.test", Store: store, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

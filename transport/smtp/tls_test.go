@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exigo-mta/exigo"
+	"github.com/exigo-mta/exigo/internal/testcert"
 	"github.com/exigo-mta/exigo/transport"
 )
 
@@ -23,7 +24,7 @@ func tlsHello(c *fakeConn, cert tls.Certificate, exts ...string) {
 
 func TestSTARTTLS(t *testing.T) {
 	t.Parallel()
-	cert, pool := testCert(t, "mx1.test")
+	cert, pool := testcert.Must(t, "mx1.test", "127.0.0.1")
 	for _, required := range []bool{false, true} {
 		srv := newFakeServer(t, func(c *fakeConn) {
 			tlsHello(c, cert, "PIPELINING", "REQUIRETLS")
@@ -121,7 +122,7 @@ func TestTLSFailure(t *testing.T) {
 	})
 	t.Run("required, bad certificate", func(t *testing.T) {
 		t.Parallel()
-		cert, _ := testCert(t, "mx1.test")
+		cert, _ := testcert.Must(t, "mx1.test", "127.0.0.1")
 		srv := newFakeServer(t, func(c *fakeConn) {
 			c.hello("PIPELINING", "STARTTLS")
 			c.expect("STARTTLS\r\n")
@@ -161,7 +162,7 @@ func TestTLSFailure(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	t.Parallel()
-	cert, _ := testCert(t, "smarthost.test")
+	cert, _ := testcert.Must(t, "smarthost.test", "127.0.0.1")
 	send := func(c *fakeConn) {
 		c.expect("MAIL FROM:<sender@example.org>\r\nRCPT TO:<r1@example.com>\r\nDATA\r\n")
 		c.send("250 ok\r\n250 ok\r\n354 go\r\n")

@@ -1,9 +1,11 @@
 // Package smtpclient is the SMTP and LMTP client engine shared by the smtp
-// and lmtp transports: bounded reply parsing, EHLO/LHLO, STARTTLS, AUTH
-// PLAIN/LOGIN, and mail transactions with PIPELINING (RFC 2920), DATA with
-// dot-stuffing over whole buffers, and BDAT (RFC 3030). Policy — which
-// host, which TLS requirements, what a failure means for a recipient —
-// belongs to the callers.
+// and lmtp transports: bounded reply parsing (RFC 5321 section 4.2, with
+// RFC 3463 enhanced status codes; mailtest's test client parses its
+// replies with it too), EHLO/LHLO, STARTTLS, AUTH PLAIN/LOGIN, and mail
+// transactions with PIPELINING (RFC 2920), DATA with dot-stuffing over
+// whole buffers, and BDAT (RFC 3030). Policy — which host, which TLS
+// requirements, what a failure means for a recipient — belongs to the
+// callers.
 package smtpclient
 
 import (
@@ -19,7 +21,7 @@ import (
 	"time"
 
 	"github.com/exigo-mta/exigo"
-	"github.com/exigo-mta/exigo/transport/internal/msgio"
+	"github.com/exigo-mta/exigo/internal/msgio"
 )
 
 // Timeouts bound each step of a session. Zero means no limit.

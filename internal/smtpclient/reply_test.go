@@ -3,6 +3,7 @@ package smtpclient
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -29,6 +30,11 @@ func TestReadReply(t *testing.T) {
 		{"250 2.0.0x no\r\n", &Reply{Code: 250, Lines: []string{"2.0.0x no"}}, ""},
 		{"250 2.1234.5 no\r\n", &Reply{Code: 250, Lines: []string{"2.1234.5 no"}}, ""},
 		{"250 2.123.456 yes\r\n", &Reply{Code: 250, Enhanced: exigo.EnhancedCode{2, 123, 456}, Lines: []string{"yes"}}, ""},
+		// Later lines lose the first line's enhanced code as written, and
+		// only that; 3xx replies have none (RFC 3463 classes 2, 4, 5).
+		{"451-4.01.02 a\r\n451-4.01.02\r\n451-4.1.2 b\r\n451 4.01.02x c\r\n", &Reply{Code: 451, Enhanced: exigo.EnhancedCode{4, 1, 2}, Lines: []string{"a", "", "4.1.2 b", "4.01.02x c"}}, ""},
+		{"250-a\r\n250 2.0.0 b\r\n", &Reply{Code: 250, Lines: []string{"a", "2.0.0 b"}}, ""},
+		{"354 3.0.0 go\r\n", &Reply{Code: 354, Lines: []string{"3.0.0 go"}}, ""},
 		{"220 a\x00b\x1bc\td\r\n", &Reply{Code: 220, Lines: []string{"a?b?c\td"}}, ""},
 		{"250 a\rb\r\n", &Reply{Code: 250, Lines: []string{"a?b"}}, ""},
 		{"", nil, "EOF"},
@@ -39,7 +45,7 @@ func TestReadReply(t *testing.T) {
 		{"150 ok\r\n", nil, `malformed SMTP reply: "150 ok"`},
 		{"650 ok\r\n", nil, `malformed SMTP reply: "650 ok"`},
 		{"250_ok\r\n", nil, `malformed SMTP reply: "250_ok"`},
-		{"250-a\r\n251 b\r\n", nil, "malformed SMTP reply: code 251 in a 250 reply"},
+		{"250-a\r\n251 b\r\n", nil, "malformed SMTP reply: code 251 on a continuation of 250"},
 		{"250 " + strings.Repeat("x", 5000) + "\r\n", nil, "malformed SMTP reply: line longer than 4096 bytes"},
 		{strings.Repeat("250-x\r\n", MaxReplyLines) + "250 x\r\n", nil, "malformed SMTP reply: more than 200 lines"},
 	}
@@ -55,6 +61,30 @@ func TestReadReply(t *testing.T) {
 			t.Errorf("%.40q: got %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
+}
+
+func TestReplyParser(t *testing.T) {
+	t.Parallel()
+	p := ReplyParser{MaxLines: 3, Raw: true}
+	step := func(line string, want *Reply, wantErr string) {
+		t.Helper()
+		got, err := p.Line([]byte(line))
+		if fmt.Sprint(err) != wantErr || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: got %+v, %v; want %+v, %s", line, got, err, want, wantErr)
+		}
+	}
+	step("250-a\x00b\r", nil, "<nil>")
+	step("250 2.0.0 c", &Reply{Code: 250, Lines: []string{"a\x00b\r", "2.0.0 c"}}, "<nil>")
+	// After a reply, a new one starts.
+	step("550-5.1.1 x", nil, "<nil>")
+	step("550-5.1.1 y", nil, "<nil>")
+	step("550-5.1.1 z", nil, "malformed SMTP reply: more than 3 lines")
+	// After an error too.
+	step("220 \x7f", &Reply{Code: 220, Lines: []string{"\x7f"}}, "<nil>")
+	step("2\x00", nil, `malformed SMTP reply: "2\x00"`)
+	p.Raw = false
+	step("2\x00", nil, `malformed SMTP reply: "2?"`)
+	step("250 \x7f", &Reply{Code: 250, Lines: []string{"?"}}, "<nil>")
 }
 
 func TestReplyFormat(t *testing.T) {
@@ -90,6 +120,11 @@ func FuzzParseReply(f *testing.F) {
 		"250-a\r\n251 b\r\n",
 		"25",
 		"452 4.5.3\n",
+		// mailtest's seeds, from when it had a parser of its own.
+		"550-5.7.1 a\r\n550 5.7.1 b\r\n",
+		"451 4.01.002 x\r\n250 2.0.0\r\n",
+		"250 a\rb\r\r\n250\n",
+		"5",
 	} {
 		f.Add([]byte(s))
 	}
@@ -107,6 +142,24 @@ func FuzzParseReply(f *testing.F) {
 		}
 		if r.Code < 200 || r.Code > 599 || len(r.Lines) == 0 || len(r.Lines) > MaxReplyLines {
 			t.Fatalf("bad reply %+v", r)
+		}
+		// A Raw parser fed the same lines gives the same reply with the
+		// control characters kept.
+		raw := ReplyParser{Raw: true}
+		var rr *Reply
+		for l := range strings.Lines(string(data)) {
+			l = strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r")
+			if rr, err = raw.Line([]byte(l)); rr != nil || err != nil {
+				break
+			}
+		}
+		if err != nil || rr == nil || rr.Code != r.Code || rr.Enhanced != r.Enhanced || len(rr.Lines) != len(r.Lines) {
+			t.Fatalf("raw parse: %+v, %v; want %+v", rr, err, r)
+		}
+		for i, l := range rr.Lines {
+			if sanitize([]byte(l)) != r.Lines[i] {
+				t.Fatalf("raw line %q, sanitized %q", l, r.Lines[i])
+			}
 		}
 		if ec := r.Enhanced; ec != (exigo.EnhancedCode{}) && (ec[0] != r.Code/100 || ec[1] > 999 || ec[2] > 999) {
 			t.Fatalf("bad enhanced code %v", ec)

@@ -20,7 +20,8 @@ type Reply struct {
 	Enhanced exigo.EnhancedCode
 	// Lines are the texts of the reply lines without the code, the
 	// separator and any leading enhanced status code; at least one.
-	// Control characters are replaced by '?'.
+	// Control characters are replaced by '?' (unless a Raw
+	// [ReplyParser] read the reply).
 	Lines []string
 }
 
@@ -99,13 +100,10 @@ var ErrMalformed = errors.New("malformed SMTP reply")
 // ReadReply reads one reply from r. A line may be as long as r's buffer
 // (longer ones are an error, RFC 5321 allows 512 bytes); a reply may have
 // up to [MaxReplyLines] lines. Lines end with CRLF; a bare LF is
-// accepted. Every line of a multi-line reply must carry the same code.
+// accepted. The lines are checked as [ReplyParser.Line] does.
 func ReadReply(r *bufio.Reader) (*Reply, error) {
-	var rep *Reply
+	var p ReplyParser
 	for n := 0; ; n++ {
-		if n == MaxReplyLines {
-			return nil, fmt.Errorf("%w: more than %d lines", ErrMalformed, MaxReplyLines)
-		}
 		line, err := r.ReadSlice('\n')
 		if err != nil {
 			switch {
@@ -120,24 +118,78 @@ func ReadReply(r *bufio.Reader) (*Reply, error) {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		code, last, text, ok := parseLine(line)
-		if !ok {
-			return nil, fmt.Errorf("%w: %q", ErrMalformed, sanitize(line))
-		}
-		if rep == nil {
-			rep = &Reply{Code: code}
-		} else if code != rep.Code {
-			return nil, fmt.Errorf("%w: code %d in a %d reply", ErrMalformed, code, rep.Code)
-		}
-		enh, rest := splitEnhanced(code, text)
-		if n == 0 {
-			rep.Enhanced = enh
-		}
-		rep.Lines = append(rep.Lines, sanitize(rest))
-		if last {
-			return rep, nil
+		rep, err := p.Line(line)
+		if rep != nil || err != nil {
+			return rep, err
 		}
 	}
+}
+
+// ReplyParser builds replies from their lines, for a reader that gets the
+// lines itself (as [ReadReply] does). The zero value is ready to use; after
+// a reply or an error it starts on a new reply.
+type ReplyParser struct {
+	// MaxLines bounds the number of lines of a reply; 0 means
+	// [MaxReplyLines].
+	MaxLines int
+	// Raw keeps control characters in [Reply.Lines] (and in the errors)
+	// instead of replacing them with '?', for a test client that must
+	// see what the server sent.
+	Raw bool
+
+	rep   *Reply
+	token string // the enhanced code as the first line wrote it
+}
+
+// Line parses one line of a reply, without its line end: "250-text",
+// "250 text" or a bare "250", with a code from 200 to 599 that every line
+// of the reply repeats. It returns the reply after its last line, nil
+// while more lines are due, or an error wrapping [ErrMalformed].
+//
+// An RFC 3463 enhanced status code ("class.subject.detail", the class 2,
+// 4 or 5 and that of the reply code, followed by a space or the end of
+// the text) at the start of the first line goes into [Reply.Enhanced]; it
+// is removed from the text of every line that starts with it as written.
+func (p *ReplyParser) Line(line []byte) (*Reply, error) {
+	code, last, text, ok := parseLine(line)
+	if !ok {
+		q := string(line)
+		if !p.Raw {
+			q = sanitize(line)
+		}
+		return p.fail(fmt.Errorf("%w: %q", ErrMalformed, q))
+	}
+	if p.rep == nil {
+		p.rep = &Reply{Code: code}
+		p.rep.Enhanced, p.token = splitEnhanced(code, text)
+	} else if code != p.rep.Code {
+		return p.fail(fmt.Errorf("%w: code %d on a continuation of %d", ErrMalformed, code, p.rep.Code))
+	}
+	text = stripEnhanced(p.token, text)
+	if p.Raw {
+		p.rep.Lines = append(p.rep.Lines, string(text))
+	} else {
+		p.rep.Lines = append(p.rep.Lines, sanitize(text))
+	}
+	if last {
+		rep := p.rep
+		p.rep, p.token = nil, ""
+		return rep, nil
+	}
+	limit := p.MaxLines
+	if limit <= 0 {
+		limit = MaxReplyLines
+	}
+	if len(p.rep.Lines) >= limit {
+		return p.fail(fmt.Errorf("%w: more than %d lines", ErrMalformed, limit))
+	}
+	return nil, nil
+}
+
+// fail resets p for a new reply and returns err.
+func (p *ReplyParser) fail(err error) (*Reply, error) {
+	p.rep, p.token = nil, ""
+	return nil, err
 }
 
 // parseLine splits one reply line into code, whether it is the last line,
@@ -167,15 +219,17 @@ func parseLine(l []byte) (code int, last bool, text []byte, ok bool) {
 	return 0, false, nil, false
 }
 
-// splitEnhanced removes a leading RFC 3463 enhanced status code
-// ("class.subject.detail" followed by a space or the end) whose class
-// matches the reply code's first digit.
-func splitEnhanced(code int, text []byte) (exigo.EnhancedCode, []byte) {
-	if len(text) < 5 || int(text[0]-'0') != code/100 || text[1] != '.' {
-		return exigo.EnhancedCode{}, text
+// splitEnhanced recognises an RFC 3463 enhanced status code at the start
+// of text: "class.subject.detail" with the class (2, 4 or 5) of the reply
+// code, 1 to 3 digits of subject and of detail, followed by a space or
+// the end. It returns the code and the text it was written as ("" when
+// there is none).
+func splitEnhanced(code int, text []byte) (exigo.EnhancedCode, string) {
+	class := code / 100
+	if class != 2 && class != 4 && class != 5 || len(text) < 5 || int(text[0]) != '0'+class || text[1] != '.' {
+		return exigo.EnhancedCode{}, ""
 	}
-	var ec exigo.EnhancedCode
-	ec[0] = code / 100
+	ec := exigo.EnhancedCode{class}
 	i := 2
 	for part := 1; part <= 2; part++ {
 		start := i
@@ -185,23 +239,36 @@ func splitEnhanced(code int, text []byte) (exigo.EnhancedCode, []byte) {
 			i++
 		}
 		if i == start {
-			return exigo.EnhancedCode{}, text
+			return exigo.EnhancedCode{}, ""
 		}
 		ec[part] = v
 		if part == 1 {
 			if i >= len(text) || text[i] != '.' {
-				return exigo.EnhancedCode{}, text
+				return exigo.EnhancedCode{}, ""
 			}
 			i++
 		}
 	}
-	switch {
-	case i == len(text):
-		return ec, nil
-	case text[i] == ' ':
-		return ec, text[i+1:]
+	if i < len(text) && text[i] != ' ' {
+		return exigo.EnhancedCode{}, ""
 	}
-	return exigo.EnhancedCode{}, text
+	return ec, string(text[:i])
+}
+
+// stripEnhanced removes token (an enhanced code as written) and the space
+// after it from the start of text when text starts with it.
+func stripEnhanced(token string, text []byte) []byte {
+	n := len(token)
+	if n == 0 || len(text) < n || string(text[:n]) != token {
+		return text
+	}
+	if len(text) == n {
+		return text[n:]
+	}
+	if text[n] == ' ' {
+		return text[n+1:]
+	}
+	return text
 }
 
 // sanitize returns b as a string with ASCII control characters other than

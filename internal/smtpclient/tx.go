@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/emersion/go-message/textproto"
-	"github.com/exigo-mta/exigo/transport/internal/msgio"
+	"github.com/exigo-mta/exigo/internal/msgio"
 )
 
 // Tx is one mail transaction.
