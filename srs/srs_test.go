@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exigo-mta/exigo/hints"
 )
 
 func TestSRSOptions(t *testing.T) {
@@ -123,5 +125,32 @@ func TestSRSDatabase(t *testing.T) {
 	}
 	if _, err := (&SRS{Secrets: []string{"other"}, DB: db}).Reverse(ctx, a, day20778); !errors.Is(err, ErrHash) {
 		t.Errorf("wrong secret: %v", err)
+	}
+}
+
+// TestSRSDatabaseHints: database mode on a hints database; the record
+// expires after the TTL.
+func TestSRSDatabaseHints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := day20778
+	db := hints.NewMemory(hints.WithClock(func() time.Time { return now }))
+	store := &HintsStore{DB: db, TTL: 48 * time.Hour, Now: func() time.Time { return now }}
+	s := &SRS{Secrets: []string{"k"}, DB: store}
+	a, err := s.Forward(ctx, "user@example.com", "fwd.example.net", day20778)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.SplitN(strings.TrimPrefix(a, "SRS0="), "@", 2)[0]
+	key = key[strings.LastIndexByte(key, '=')+1:]
+	if v, found, err := db.Get(ctx, "srs:"+key); err != nil || !found || string(v) != "user@example.com" {
+		t.Fatalf("hints record srs:%s = %q %v %v", key, v, found, err)
+	}
+	if got, err := s.Reverse(ctx, a, day20778); got != "user@example.com" || err != nil {
+		t.Errorf("Reverse = %q, %v", got, err)
+	}
+	now = now.Add(49 * time.Hour)
+	if _, err := s.Reverse(ctx, a, day20778); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after the TTL: %v, want ErrNotFound", err)
 	}
 }
