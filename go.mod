@@ -12,4 +12,7 @@ require (
 	github.com/miekg/dns v1.1.73
 )
 
-require golang.org/x/net v0.57.0 // indirect
+require (
+	golang.org/x/net v0.57.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1
+)

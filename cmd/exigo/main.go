@@ -30,6 +30,7 @@ type command struct {
 // add an entry here and put its code in its own file.
 var commands = map[string]command{
 	"spool": {runSpool, "inspect an Exim-format spool (ls, show)"},
+	"arc":   {runArc, "verify or add an ARC set (RFC 8617) on a message"},
 	"srs":   {runSrs, "Sender Rewriting Scheme (encode, decode, forward, reverse)"},
 }
 
