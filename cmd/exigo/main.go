@@ -29,9 +29,10 @@ type command struct {
 // commands maps subcommand names to their implementations. To add one,
 // add an entry here and put its code in its own file.
 var commands = map[string]command{
-	"spool": {runSpool, "inspect an Exim-format spool (ls, show)"},
-	"arc":   {runArc, "verify or add an ARC set (RFC 8617) on a message"},
-	"srs":   {runSrs, "Sender Rewriting Scheme (encode, decode, forward, reverse)"},
+	"spool":  {runSpool, "inspect an Exim-format spool (ls, show)"},
+	"arc":    {runArc, "verify or add an ARC set (RFC 8617) on a message"},
+	"srs":    {runSrs, "Sender Rewriting Scheme (encode, decode, forward, reverse)"},
+	"lookup": {runLookup, "LMDB lookup files (lmdb load, get, dump)"},
 }
 
 func main() {

@@ -113,7 +113,7 @@ func TestDispatch(t *testing.T) {
 	if code := run(context.Background(), []string{"nope"}, &out, &errb); code != 2 || errb.String() != "exigo: unknown command \"nope\" (run \"exigo help\")\n" {
 		t.Errorf("unknown: %d %q", code, errb.String())
 	}
-	if code := run(context.Background(), []string{"help"}, &out, &errb); code != 0 || out.String() != "usage: exigo COMMAND [ARGS...]\n\ncommands:\n  arc        verify or add an ARC set (RFC 8617) on a message\n  spool      inspect an Exim-format spool (ls, show)\n  srs        Sender Rewriting Scheme (encode, decode, forward, reverse)\n" {
+	if code := run(context.Background(), []string{"help"}, &out, &errb); code != 0 || out.String() != "usage: exigo COMMAND [ARGS...]\n\ncommands:\n  arc        verify or add an ARC set (RFC 8617) on a message\n  lookup     LMDB lookup files (lmdb load, get, dump)\n  spool      inspect an Exim-format spool (ls, show)\n  srs        Sender Rewriting Scheme (encode, decode, forward, reverse)\n" {
 		t.Errorf("help: %d %q", code, out.String())
 	}
 	errb.Reset()
