@@ -44,14 +44,8 @@ SOURCE_TIMEOUT=${SOURCE_TIMEOUT:-420}
 WAIT_IDLE=${WAIT_IDLE:-0}
 KEEP_QUEUES=${KEEP_QUEUES:-0}
 
-export DEBIAN_FRONTEND=noninteractive
-export LC_ALL=C
-
-say() { printf '%s\n' "$*"; }
-die() {
-	printf 'ingest.sh: FATAL: %s\n' "$*" >&2
-	exit 1
-}
+# shellcheck source=bench/lib/common.sh
+source "$LIB/common.sh"
 
 [[ $(id -u) == 0 ]] || die "must run as root (Postfix master, postfix user, smtp-sink -u nobody)"
 [[ $N =~ ^[1-9][0-9]*$ && $SESSIONS =~ ^[1-9][0-9]*$ && $SIZE =~ ^[0-9]+$ &&
@@ -63,128 +57,6 @@ done
 for m in $MODES; do
 	case $m in conn | reuse) ;; *) die "unknown mode '$m' in MODES (conn reuse)" ;; esac
 done
-
-# ---------------------------------------------------------------------------
-# Daemons we started, killed by pid on exit.
-PIDS=()
-cleanup() {
-	local pid i f
-	# A Postfix master that started but whose pid was not read yet (the pid
-	# files of stopped ones stay behind: check that the pid is our master).
-	for f in "$RUN"/postfix-*/queue/pid/master.pid; do
-		[[ -s $f ]] || continue
-		pid=$(tr -dc 0-9 <"$f")
-		[[ -n $pid && $(readlink "/proc/$pid/exe" 2>/dev/null) == "$PF/usr/lib/postfix/sbin/master" ]] && PIDS+=("$pid")
-	done
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# stop_pid PID: TERM, wait up to 10 s, KILL; forget it.
-stop_pid() {
-	local pid=$1 i rest=()
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	for i in "${PIDS[@]}"; do [[ $i == "$pid" ]] || rest+=("$i"); done
-	PIDS=("${rest[@]+"${rest[@]}"}")
-}
-
-# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_port PORT PID LOG: wait up to 30 s for PORT while PID lives.
-wait_port() {
-	local port=$1 pid=$2 log=$3 i
-	for ((i = 0; i < 300; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			tail -n 20 "$log" >&2 || true
-			die "daemon (pid $pid) died before listening on 127.0.0.1:$port; log: $log"
-		fi
-		port_open "$port" && return 0
-		sleep 0.1
-	done
-	tail -n 20 "$log" >&2 || true
-	die "nothing listens on 127.0.0.1:$port after 30 s; log: $log"
-}
-
-need_free_port() {
-	! port_open "$1" || die "127.0.0.1:$1 is already in use (set PORT_BASE)"
-}
-
-# cpu_busy: percentage of CPU time not idle over the next second.
-cpu_busy() {
-	local a b
-	a=$(head -n 1 /proc/stat)
-	sleep 1
-	b=$(head -n 1 /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN {
-		n = split(a, x); split(b, y); tot = 0
-		for (i = 2; i <= n; i++) tot += y[i] - x[i]
-		idle = (y[5] - x[5]) + (y[6] - x[6])
-		printf "%d", (tot > 0 ? 100 * (tot - idle) / tot : 0)
-	}'
-}
-
-# ---------------------------------------------------------------------------
-# Packages.
-APT_UPDATED=
-apt_install() { # apt_install PKG...: install the ones not installed yet
-	local missing=() p
-	for p in "$@"; do
-		dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
-	done
-	((${#missing[@]})) || return 0
-	say "installing: ${missing[*]}"
-	if [[ -z $APT_UPDATED ]]; then
-		apt-get update -qq
-		APT_UPDATED=1
-	fi
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-fetch_postfix() {
-	if [[ ! -x $PF/usr/sbin/smtp-source ]]; then
-		local dl=$OUT/dl
-		rm -rf "$dl" "$PF"
-		mkdir -p "$dl"
-		say "fetching postfix with apt-get download into $dl"
-		if ! (cd "$dl" && apt-get download -qq postfix 2>/dev/null); then
-			apt-get update -qq
-			APT_UPDATED=1
-			(cd "$dl" && apt-get download -qq postfix 2>/dev/null) || die "apt-get download postfix failed"
-		fi
-		local deb
-		deb=$(ls "$dl"/postfix_*.deb)
-		dpkg-deb -x "$deb" "$PF.tmp"
-		dpkg-deb -f "$deb" Version >"$PF.tmp/VERSION"
-		# The shared libraries postfix links against (not postfix itself).
-		dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -n 's/^ *\(lib[^ ]*\).*/\1/p' >"$PF.tmp/LIBDEPS"
-		mv "$PF.tmp" "$PF"
-	fi
-	# shellcheck disable=SC2046
-	apt_install $(cat "$PF/LIBDEPS")
-	if LD_LIBRARY_PATH=$PF/usr/lib/postfix ldd "$PF/usr/lib/postfix/sbin/smtpd" "$PF/usr/sbin/smtp-source" | grep -q 'not found'; then
-		die "unresolved shared libraries in the unpacked postfix: $(LD_LIBRARY_PATH=$PF/usr/lib/postfix ldd "$PF/usr/lib/postfix/sbin/smtpd" | grep 'not found')"
-	fi
-}
-
-pfenv() { env LD_LIBRARY_PATH="$PF/usr/lib/postfix" "$@"; }
 
 # ---------------------------------------------------------------------------
 # Peers. start_PEER MODE PORT DIR starts a daemon accepting on 127.0.0.1:PORT
@@ -200,52 +72,7 @@ start_exigo() {
 	PIDS+=("$DAEMON_PID")
 	wait_port "$port" "$DAEMON_PID" "$dir/mta.log"
 }
-count_exigo() {
-	[[ -d $1/spool/input ]] || {
-		echo 0
-		return
-	}
-	find "$1/spool/input" -type f -name '*-H' | wc -l
-}
-
-start_postfix() {
-	local mode=$1 port=$2 dir=$3 etc=$3/etc
-	# data/ is left to postfix check, which creates it owned by mail_owner.
-	mkdir -p "$etc" "$dir/queue" "$dir/log"
-	local s=(-e "s|@PFROOT@|$PF|g" -e "s|@CONF@|$etc|g" -e "s|@QUEUE@|$dir/queue|g"
-		-e "s|@DATA@|$dir/data|g" -e "s|@LOG@|$dir/log|g" -e "s|@LISTEN@|127.0.0.1:$port|g")
-	sed "${s[@]}" "$LIB/postfix-main.cf.in" >"$etc/main.cf"
-	sed "${s[@]}" "$LIB/postfix-master.cf.in" >"$etc/master.cf"
-	cp "$PF/etc/postfix/postfix-files" "$PF/usr/share/postfix/dynamicmaps.cf" "$etc/"
-	# As the Debian package installs them (postfix check warns otherwise).
-	chgrp postdrop "$PF/usr/sbin/postdrop" "$PF/usr/sbin/postqueue"
-	chmod 2755 "$PF/usr/sbin/postdrop" "$PF/usr/sbin/postqueue"
-	mkdir -p "$etc/postfix-files.d" "$etc/dynamicmaps.cf.d"
-	# check creates the queue directories with Postfix's own ownership and modes.
-	pfenv "$PF/usr/sbin/postfix" -c "$etc" check >"$dir/check.log" 2>&1 ||
-		die "postfix check failed: $(cat "$dir/check.log" "$dir/log/maillog" 2>/dev/null)"
-	pfenv "$PF/usr/sbin/postfix" -c "$etc" start >"$dir/start.log" 2>&1 ||
-		die "postfix start failed: $(cat "$dir/start.log" "$dir/log/maillog" 2>/dev/null)"
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[[ -s $dir/queue/pid/master.pid ]] && break
-		sleep 0.1
-	done
-	DAEMON_PID=$(tr -dc 0-9 <"$dir/queue/pid/master.pid")
-	[[ -n $DAEMON_PID ]] || die "postfix master wrote no pid file"
-	PIDS+=("$DAEMON_PID")
-	wait_port "$port" "$DAEMON_PID" "$dir/log/maillog"
-}
-count_postfix() {
-	# Complete queue files only: cleanup sets the owner-execute bit when a
-	# queue file is complete (a file without it is still being written).
-	local d=$1/queue q dirs=()
-	for q in hold deferred incoming active maildrop; do
-		[[ -d $d/$q ]] && dirs+=("$d/$q")
-	done
-	find "${dirs[@]}" -type f -perm -u+x | wc -l
-}
-
+start_postfix() { postfix_start "$3" "$2"; }
 start_exim() {
 	local mode=$1 port=$2 dir=$3
 	mkdir -p "$dir/log"
@@ -267,21 +94,10 @@ count_exim() {
 	echo "$bpc"
 }
 
-start_sink() {
-	local mode=$1 port=$2 dir=$3
-	mkdir -p "$dir"
-	# Not through pfenv: $! must be smtp-sink itself, not a subshell.
-	LD_LIBRARY_PATH=$PF/usr/lib/postfix "$PF/usr/sbin/smtp-sink" -u nobody -c "127.0.0.1:$port" 100 >"$dir/sink.out" 2>"$dir/sink.err" &
-	DAEMON_PID=$!
-	PIDS+=("$DAEMON_PID")
-	wait_port "$port" "$DAEMON_PID" "$dir/sink.err"
-}
+start_sink() { sink_start "$2" "$3"; }
 count_sink() {
-	# smtp-sink stores nothing; -c prints "sess=S quit=Q mesg=M" counters.
-	# (stdout is a file, so they are flushed when it exits.)
-	local m
-	m=$(tr '\r' '\n' <"$1/sink.out" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -n 1)
-	echo "${m:-0}"
+	# smtp-sink stores nothing; it counts (read after it has stopped).
+	sink_count "$1"
 }
 
 # ---------------------------------------------------------------------------

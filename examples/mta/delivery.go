@@ -77,7 +77,13 @@ func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine,
 				return filepath.Join(mailDir, lp, "Maildir"), nil
 			},
 		},
-		remoteTransport: &smtp.Transport{Hostname: cfg.hostname, Logger: logger},
+		remoteTransport: &smtp.Transport{
+			Hostname: cfg.hostname,
+			Logger:   logger,
+			// Keep a connection for every delivery that may run at once,
+			// so that a queue run reuses them instead of reconnecting.
+			MaxIdlePerHost: cfg.parallelism,
+		},
 	}
 	hintsDir := filepath.Join(cfg.dataDir, "hints")
 	if err := os.MkdirAll(hintsDir, 0o750); err != nil {
