@@ -24,36 +24,8 @@ import (
 // exigo with Exim 4.96's IDs.
 func newExim(t *testing.T) (*testpeer.Exim, *spool.Spool, string) {
 	t.Helper()
-	base := t.TempDir()
-	mail := filepath.Join(base, "mail")
-	if err := os.MkdirAll(mail, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{mail, base, filepath.Dir(base)} {
-		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e := testpeer.NewExim(t, `
-begin routers
-local:
-  driver = accept
-  domains = local.example
-  transport = tofile
-rest:
-  driver = redirect
-  allow_defer
-  data = :defer: try later
-
-begin transports
-tofile:
-  driver = appendfile
-  file = `+mail+`/mbox
-  user = nobody
-
-begin retry
-*  *  F,1d,1h
-`)
+	mail := testpeer.MailDir(t)
+	e := testpeer.NewExim(t, testpeer.LocalDeliveryConfig(mail))
 	sp, err := spool.Open(e.Spool, spool.WithIDFormat(spool.IDShort), spool.WithOriginator("root", 0, 0))
 	if err != nil {
 		t.Fatal(err)

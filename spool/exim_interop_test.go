@@ -28,44 +28,14 @@ acl_rcpt:
   warn   recipients = freeze@example.com
          control = freeze
   accept
-
-begin routers
-local:
-  driver = accept
-  domains = local.example
-  transport = tofile
-rest:
-  driver = redirect
-  allow_defer
-  data = :defer: try later
-
-begin transports
-tofile:
-  driver = appendfile
-  file = ` + mailDir + `/mbox
-  user = nobody
-
-begin retry
-*  *  F,1d,1h
-`
+` + testpeer.LocalDeliveryConfig(mailDir)
 }
 
 // newEximSpool starts a private Exim whose appendfile deliveries (as
 // nobody) can reach the mail directory.
 func newEximSpool(t *testing.T) (*testpeer.Exim, string) {
 	t.Helper()
-	// The directory name is only known after NewExim: use a fixed
-	// subdirectory of a world-traversable temp directory.
-	base := t.TempDir()
-	mail := filepath.Join(base, "mail")
-	if err := os.MkdirAll(mail, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{mail, base, filepath.Dir(base)} {
-		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mail := testpeer.MailDir(t)
 	e := testpeer.NewExim(t, eximConf(mail))
 	return e, mail
 }

@@ -96,3 +96,49 @@ func (e *Exim) SMTP(clientIPPort, script string, args ...string) (string, error)
 	s := strings.ReplaceAll(strings.ReplaceAll(script, "\r\n", "\n"), "\n", "\r\n")
 	return e.Run(s, append([]string{"-bs", "-odq", "-oMa", clientIPPort}, args...)...)
 }
+
+// MailDir returns a directory that Exim's appendfile transport, which
+// never runs as root and so runs as nobody, can write to: a world-writable
+// sticky subdirectory of a test temp directory whose parents it can
+// traverse.
+func MailDir(t testing.TB) string {
+	t.Helper()
+	base := t.TempDir()
+	mail := filepath.Join(base, "mail")
+	if err := os.MkdirAll(mail, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{mail, base, filepath.Dir(base)} {
+		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mail
+}
+
+// LocalDeliveryConfig is the routing part of an Exim configuration (to
+// append to NewExim's extraConfig): addresses at local.example are
+// appended to mailDir/mbox as nobody, every other address is deferred,
+// and retries are every hour for a day.
+func LocalDeliveryConfig(mailDir string) string {
+	return `
+begin routers
+local:
+  driver = accept
+  domains = local.example
+  transport = tofile
+rest:
+  driver = redirect
+  allow_defer
+  data = :defer: try later
+
+begin transports
+tofile:
+  driver = appendfile
+  file = ` + mailDir + `/mbox
+  user = nobody
+
+begin retry
+*  *  F,1d,1h
+`
+}
