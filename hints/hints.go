@@ -7,10 +7,12 @@
 // "exim_tidydb" and "exim_dumpdb" utilities of chapter 54).
 //
 // [DB] is the interface: Get, Put with an expiry time, Delete, Range over
-// a key prefix in key order, Purge of expired records, and Close. Two
+// a key prefix in key order, Purge of expired records, and Close. Three
 // implementations exist: [Memory], in this package, for tests and
-// single-process use without persistence; and the LMDB one in package
-// github.com/exigo-mta/exigo/hints/lmdb, which is the default on disk.
+// single-process use without persistence; the LMDB one in package
+// github.com/exigo-mta/exigo/hints/lmdb, which is the default on disk; and
+// the Redis one in package github.com/exigo-mta/exigo/hints/redis, which
+// lets several nodes share retry data, TLS sessions and the SRS database.
 // Package hintstest holds the conformance tests every implementation
 // passes.
 //
