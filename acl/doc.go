@@ -69,9 +69,11 @@
 //   - endpass is not supported; nested ACLs are [Call]; "!condition" is
 //     [Not].
 //   - Regular expressions use Go's RE2 syntax.
-//   - Lists do not support file names, named lists (+name), @@lookups,
-//     @[], @mx_*, partial lookups, host name aliases, or query-style
-//     lookups (every lookup is keyed by the subject).
+//   - Lists do not support file names, @@lookups, @[], @mx_* or host
+//     name aliases. Named lists (+name, from [ListConfig]) are resolved
+//     when a list is built, so they cannot form cycles; query-style
+//     lookups see only the subject's variables ($domain, $local_part,
+//     $sender_host_address, $sender_host_name).
 //   - An IPv4 client matches host list items written as IPv4-mapped IPv6
 //     addresses (::ffff:192.0.2.1); Exim never matches them.
 //   - The domain part of "local@domain" address list items is compared

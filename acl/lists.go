@@ -15,21 +15,72 @@ import (
 
 // ListConfig configures how lists are built and matched. A nil
 // *ListConfig is valid: no primary host name, no lookup items from
-// strings, and the system resolver.
+// strings, no named lists, and the system resolver.
 type ListConfig struct {
 	// PrimaryHostname is what the item "@" stands for in domain, host and
 	// address lists (Exim's primary_hostname). When empty, "@" is an
 	// error.
 	PrimaryHostname string
-	// OpenLookup returns the lookup for a list item written "type;arg"
-	// (for example "lsearch;/etc/mail/relay_domains"). kind is the lookup
-	// type without Exim's decorations ("net-" or "netN-" in host lists, a
-	// trailing "*" or "*@", which this package implements) but with any
-	// ",options". Nil makes such items an error.
+	// Lookups opens the lookup items written "spec;arg" (for example
+	// "partial-lsearch*;/etc/mail/relay_domains" or
+	// "dnsdb;a=$sender_host_name"): spec is parsed by lookup.ParseSpec,
+	// with Exim's partial matching, "*" and "*@" defaults and options,
+	// and the Registry's kind of the type decides what arg is: the file
+	// of a single-key type, or the query of a query-style type, in which
+	// the list's subject is available as variables (see the list
+	// parsers). The subject is inserted into a query as it is, as Exim
+	// does without a quote_ operator: the query-style lookup must not
+	// let it change the query's structure. Each source is opened once
+	// per Registry. Lookups made with a lookup.Cache in the context of
+	// Match are cached in it.
+	Lookups *lookup.Registry
+	// OpenLookup is the older way to open lookup items, used when
+	// Lookups is nil: it returns the lookup for a single-key item. kind
+	// is the lookup type without Exim's decorations ("net-" or "netN-"
+	// in host lists, "partial-", a trailing "*" or "*@", and the options
+	// ret=key and cache=no_rd, which this package implements) but with
+	// any other ",options". With neither, lookup items are an error.
 	OpenLookup func(kind, arg string) (lookup.Lookup, error)
+	// DomainLists, HostLists, AddressLists and LocalPartLists are the
+	// named lists that items "+name" and "!+name" refer to (Exim's
+	// domainlist, hostlist, addresslist and localpartlist), by name.
+	// The reference is resolved when a list is built (Exim resolves it
+	// at each match), so a named list can refer only to lists built
+	// before it: there are no cycles. A name that is not there is an
+	// error when the list is built. A named host list decides its own
+	// "unknown" cases with its own +include_unknown and +ignore_unknown
+	// items; a lookup failure in it is a failure of the item "+name".
+	DomainLists    map[string]*DomainList
+	HostLists      map[string]*HostList
+	AddressLists   map[string]*AddressList
+	LocalPartLists map[string]*LocalPartList
 	// Resolver resolves host names for host lists; nil means
 	// net.DefaultResolver.
 	Resolver Resolver
+}
+
+// namedList finds the list that "+name" refers to in m.
+func namedList[L any](m map[string]*L, kind listKind, name string) (*L, error) {
+	l := m[name]
+	if l == nil {
+		return nil, fmt.Errorf("unknown named %s list \"+%s\"", kindNames[kind], name)
+	}
+	return l, nil
+}
+
+// namedEntry is an item "+name": the named list's answer, with the data
+// of its matching item.
+func namedEntry[S any](entries []entry[S], prep func(S) S) entry[S] {
+	return entry[S]{match: func(ctx context.Context, s S) (outcome, string, error) {
+		if prep != nil {
+			s = prep(s)
+		}
+		ok, data, err := scan(ctx, entries, s)
+		if err != nil || !ok {
+			return noMatch, "", err
+		}
+		return matched, data, nil
+	}}
 }
 
 // Resolver is the part of *net.Resolver that host lists use.
@@ -232,7 +283,11 @@ type HostList struct {
 // cfg.PrimaryHostname); a host name, which is resolved and compared with
 // the client's address; "*suffix" and "^regex", matched caselessly against
 // the client's host name; "net-type;arg" and "netN-type;arg" lookups of the
-// client's address; "type;arg" lookups of its host name; the controls
+// client's address; "type;arg" lookups of its host name (type with Exim's
+// decorations, such as "partial-lsearch*"); query-style lookups
+// "type;query", whose query may use $sender_host_address and
+// $sender_host_name (see [ListConfig.Lookups]); "+name" for the named
+// host list cfg.HostLists[name]; the controls
 // "+include_unknown", "+ignore_unknown", "+include_defer" and
 // "+ignore_defer". An IPv4-mapped IPv6 client address is matched as the
 // IPv4 address, and an IPv4 client also matches IPv6 items written in
@@ -274,10 +329,25 @@ func (l *HostList) Match(ctx context.Context, h *Host) (bool, string, error) {
 
 type hostMatch = func(ctx context.Context, s *hostSubject) (outcome, string, error)
 
+// hostVars are the variables of query-style lookups in host lists.
+var hostVars = []string{"sender_host_address", "sender_host_name"}
+
 func compileHost(p prepared, cfg *ListConfig) (entry[*hostSubject], error) {
 	if p.item.Lookup != nil {
-		ls := lookupSpec{l: p.item.Lookup}
-		return hostLookupEntry(ls, p.item.HostKey, p.item.Mask), nil
+		return hostLookupEntry(listLookup{l: p.item.Lookup}, p.item.HostKey, p.item.Mask), nil
+	}
+	if p.named != "" {
+		var m map[string]*HostList
+		if cfg != nil {
+			m = cfg.HostLists
+		}
+		hl, err := namedList(m, kindHost, p.named)
+		if err != nil {
+			return entry[*hostSubject]{}, err
+		}
+		return namedEntry(hl.entries, func(s *hostSubject) *hostSubject {
+			return &hostSubject{h: s.h, res: hl.res}
+		}), nil
 	}
 	t := p.text
 	var m hostMatch
@@ -330,9 +400,12 @@ func compileHost(p prepared, cfg *ListConfig) (entry[*hostSubject], error) {
 				}
 			}
 		}
-		ls, err := openLookup(kind, cfg)
+		ls, err := openLookup(kind, cfg, hostVars, true)
 		if err != nil {
 			return entry[*hostSubject]{}, err
+		}
+		if ls.query != nil && key != KeyHostName {
+			return entry[*hostSubject]{}, errors.New("net- does not apply to query-style lookups (use $sender_host_address in the query)")
 		}
 		return hostLookupEntry(ls, key, mask), nil
 	default:
@@ -421,21 +494,31 @@ func hostNameMatch(test func(string) bool) hostMatch {
 	}
 }
 
-func hostLookupEntry(ls lookupSpec, key HostKey, mask int) entry[*hostSubject] {
+func hostLookupEntry(ls listLookup, key HostKey, mask int) entry[*hostSubject] {
 	return entry[*hostSubject]{match: func(ctx context.Context, s *hostSubject) (outcome, string, error) {
 		if !s.h.Addr.IsValid() {
 			return noMatch, "", nil
 		}
 		var k string
-		if key == KeyHostName {
+		switch {
+		case ls.query != nil:
+			if ls.query.uses["sender_host_name"] && !s.hostName(ctx) {
+				return unknown, "", nil
+			}
+		case key == KeyHostName:
 			if !s.hostName(ctx) {
 				return unknown, "", nil
 			}
 			k = strings.ToLower(s.h.Name)
-		} else {
+		default:
 			k = hostKey(s.h.Addr, key, mask)
 		}
-		v, ok, err := ls.find(ctx, k)
+		k, v, ok, err := ls.find(ctx, k, func(name string) string {
+			if name == "sender_host_name" {
+				return s.h.Name
+			}
+			return s.h.Addr.String()
+		})
 		if err != nil {
 			return noMatch, "", fmt.Errorf("acl: host list lookup of %q: %w", k, err)
 		}
@@ -544,8 +627,15 @@ type DomainList struct {
 // Items, all matched caselessly: "@" (cfg.PrimaryHostname); "*suffix" (the
 // domain ends with suffix; "*" matches every domain); "^regex" (Go RE2
 // syntax, caseless unless it starts with "(?-i)"); "type;arg" lookups of
-// the domain, with Exim's "type*;" default; anything else is compared
-// with the domain. "" matches only the empty domain.
+// the domain, with Exim's decorations ("partial-lsearch;", "partial0(.)cdb*;",
+// "lsearch,ret=key;"); query-style "type;query" lookups, whose query may
+// use $domain ("dnsdb;mx=$domain"); "+name" for the named domain list
+// cfg.DomainLists[name]; anything else is compared with the domain. ""
+// matches only the empty domain.
+//
+// Exim caches the answers of named lists per message; exigo does not
+// need to, as lists are compiled and their lookups are cached per
+// transaction by a [lookup.Cache] in the context of Match.
 func ParseDomainList(s string, cfg *ListConfig) (*DomainList, error) {
 	return NewDomainList(cfg, stringItems(s)...)
 }
@@ -579,9 +669,10 @@ type LocalPartList struct {
 // ParseLocalPartList parses an Exim local part list such as
 // "postmaster : abuse : ^[0-9]+$".
 //
-// Items are those of domain lists without "@". Matching is caseless, as
-// Exim's local_parts condition is, until the item "+caseful", after which
-// it is case-sensitive.
+// Items are those of domain lists without "@", with $local_part in the
+// queries of query-style lookups and "+name" for cfg.LocalPartLists[name].
+// Matching is caseless, as Exim's local_parts condition is, until the
+// item "+caseful", after which it is case-sensitive.
 func ParseLocalPartList(s string, cfg *ListConfig) (*LocalPartList, error) {
 	return NewLocalPartList(cfg, stringItems(s)...)
 }
@@ -613,9 +704,24 @@ type strMatch = func(ctx context.Context, s string) (outcome, string, error)
 // of one string (already in the case the test expects).
 func compileStringMatch(kind listKind, p prepared, caseless bool, cfg *ListConfig) (strMatch, error) {
 	if p.item.Lookup != nil {
-		return lookupMatch(lookupSpec{l: p.item.Lookup}), nil
+		return lookupMatch(listLookup{l: p.item.Lookup}), nil
 	}
 	t := p.text
+	if name, ok := strings.CutPrefix(t, "+"); ok && kind == kindDomain && p.named == "" {
+		// The domain part of an address list item: "*@+local_domains".
+		var m map[string]*DomainList
+		if cfg != nil {
+			m = cfg.DomainLists
+		}
+		dl, err := namedList(m, kindDomain, name)
+		if err != nil {
+			return nil, err
+		}
+		e := namedEntry(dl.entries, nil)
+		return func(ctx context.Context, s string) (outcome, string, error) {
+			return e.match(ctx, &strSubject{orig: s, lower: strings.ToLower(s)})
+		}, nil
+	}
 	if kind == kindDomain && strings.HasPrefix(t, "@") {
 		switch {
 		case t == "@":
@@ -653,7 +759,7 @@ func compileStringMatch(kind listKind, p prepared, caseless bool, cfg *ListConfi
 			return noMatch, "", nil
 		}, nil
 	case isLookupItem(t):
-		ls, err := openLookup(t, cfg)
+		ls, err := openLookup(t, cfg, []string{kindVar(kind)}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -674,11 +780,20 @@ func literalMatch(t, written string, caseless bool) strMatch {
 	}
 }
 
-func lookupMatch(ls lookupSpec) strMatch {
+// kindVar is the variable that holds the subject of a domain or local
+// part list in query-style lookups.
+func kindVar(kind listKind) string {
+	if kind == kindLocalPart {
+		return "local_part"
+	}
+	return "domain"
+}
+
+func lookupMatch(ls listLookup) strMatch {
 	return func(ctx context.Context, s string) (outcome, string, error) {
-		v, ok, err := ls.find(ctx, s)
+		k, v, ok, err := ls.find(ctx, s, func(string) string { return s })
 		if err != nil {
-			return noMatch, "", fmt.Errorf("acl: list lookup of %q: %w", s, err)
+			return noMatch, "", fmt.Errorf("acl: list lookup of %q: %w", k, err)
 		}
 		if ok {
 			return matched, v, nil
@@ -688,6 +803,28 @@ func lookupMatch(ls lookupSpec) strMatch {
 }
 
 func compileString(kind listKind, p prepared, caseless bool, cfg *ListConfig) (entry[*strSubject], error) {
+	if p.named != "" {
+		if kind == kindLocalPart {
+			var m map[string]*LocalPartList
+			if cfg != nil {
+				m = cfg.LocalPartLists
+			}
+			ll, err := namedList(m, kind, p.named)
+			if err != nil {
+				return entry[*strSubject]{}, err
+			}
+			return namedEntry(ll.entries, nil), nil
+		}
+		var m map[string]*DomainList
+		if cfg != nil {
+			m = cfg.DomainLists
+		}
+		dl, err := namedList(m, kind, p.named)
+		if err != nil {
+			return entry[*strSubject]{}, err
+		}
+		return namedEntry(dl.entries, nil), nil
+	}
 	m, err := compileStringMatch(kind, p, caseless, cfg)
 	if err != nil {
 		return entry[*strSubject]{}, err
@@ -724,10 +861,14 @@ type AddressList struct {
 // Items: "" and "<>" (exigo's addition) match the empty address, the
 // sender of bounces, and nothing else; "^regex" is matched against the
 // whole address (Go RE2 syntax); "type;arg" (also "type*;" and "type*@;"
-// with Exim's defaults) looks the whole address up; "local@domain"
-// compares the local part (which may be "*suffix") and then matches the
-// domain part as a domain list item (so "*@*.example.com",
-// "*@lsearch;/file" and "postmaster@@" work); an item without "@" is a
+// with Exim's defaults, or a query-style lookup using $local_part and
+// $domain) looks the whole address up (partial matching does not apply:
+// Exim ignores "partial-" there with a warning, exigo rejects it);
+// "+name" is the named address list cfg.AddressLists[name];
+// "local@domain" compares the local part (which may be "*suffix") and
+// then matches the domain part as a domain list item (so
+// "*@*.example.com", "*@partial-lsearch;/file", "*@+local_domains" and
+// "postmaster@@" work); an item without "@" is a
 // domain list item for the address's domain. Local parts are compared
 // caselessly until "+caseful"; domains always caselessly (Exim compares
 // the domain part of "local@domain" items case-sensitively after
@@ -771,8 +912,18 @@ func compileAddress(p prepared, caseless bool, cfg *ListConfig) (entry[*addrSubj
 		return s.caseful
 	}
 	if p.item.Lookup != nil {
-		ls := lookupSpec{l: p.item.Lookup}
-		return addrLookupEntry(ls, whole), nil
+		return addrLookupEntry(listLookup{l: p.item.Lookup}, whole), nil
+	}
+	if p.named != "" {
+		var m map[string]*AddressList
+		if cfg != nil {
+			m = cfg.AddressLists
+		}
+		al, err := namedList(m, kindAddress, p.named)
+		if err != nil {
+			return entry[*addrSubject]{}, err
+		}
+		return namedEntry(al.entries, nil), nil
 	}
 	t := p.text
 	switch {
@@ -799,7 +950,7 @@ func compileAddress(p prepared, caseless bool, cfg *ListConfig) (entry[*addrSubj
 	case strings.HasPrefix(t, "/"):
 		return entry[*addrSubject]{}, fmt.Errorf("file name items are %w: read the file and build the list in Go", ErrUnsupported)
 	case isWholeAddressLookup(t):
-		ls, err := openLookup(t, cfg)
+		ls, err := openLookup(t, cfg, addrVars, false)
 		if err != nil {
 			return entry[*addrSubject]{}, err
 		}
@@ -850,13 +1001,27 @@ func compileAddress(p prepared, caseless bool, cfg *ListConfig) (entry[*addrSubj
 	}}, nil
 }
 
-func addrLookupEntry(ls lookupSpec, key func(*addrSubject) string) entry[*addrSubject] {
-	m := lookupMatch(ls)
+// addrVars are the variables of query-style whole-address lookups.
+var addrVars = []string{"local_part", "domain"}
+
+func addrLookupEntry(ls listLookup, key func(*addrSubject) string) entry[*addrSubject] {
 	return entry[*addrSubject]{match: func(ctx context.Context, s *addrSubject) (outcome, string, error) {
 		if s.lower == "" {
 			return noMatch, "", nil // Exim: empty keys are not looked up
 		}
-		return m(ctx, key(s))
+		k, v, ok, err := ls.find(ctx, key(s), func(name string) string {
+			if name == "local_part" {
+				return s.local
+			}
+			return s.domain
+		})
+		if err != nil {
+			return noMatch, "", fmt.Errorf("acl: list lookup of %q: %w", k, err)
+		}
+		if ok {
+			return matched, v, nil
+		}
+		return noMatch, "", nil
 	}}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -123,7 +124,7 @@ func (e *ListError) Error() string {
 func (e *ListError) Unwrap() error { return e.Err }
 
 // ErrUnsupported is wrapped by the errors for Exim list items that exigo
-// does not implement (file names, named lists, @mx_any, @@lookups, ...).
+// does not implement (file names, @mx_any, @@lookups, ...).
 var ErrUnsupported = errors.New("not supported")
 
 type listKind int
@@ -143,6 +144,8 @@ type prepared struct {
 	neg  bool
 	ctl  ctl
 	item Item
+	// named is the name of a named list referenced as "+name".
+	named string
 }
 
 // prepare does what every kind of list does with an item: the "!", the
@@ -185,7 +188,12 @@ func prepare(kind listKind, it Item) (prepared, error) {
 	case kind == kindHost && t == "+ignore_defer":
 		p.ctl = ctlIgnoreDefer
 	default:
-		return p, fmt.Errorf("named lists (+name) are %w: build the list in Go and reuse the value", ErrUnsupported)
+		name := t[1:]
+		if name == "" || strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !isNameByte(byte(r)) }) >= 0 {
+			return p, errors.New("bad named list reference (want +name, name of letters, digits and _)")
+		}
+		p.named = name
+		return p, nil
 	}
 	if p.neg {
 		return p, errors.New("a control item cannot be negated")
@@ -193,39 +201,37 @@ func prepare(kind listKind, it Item) (prepared, error) {
 	return p, nil
 }
 
-// lookupSpec is a parsed "kind;arg" lookup item.
-type lookupSpec struct {
-	l            lookup.Lookup
-	star, starAt bool // Exim's "type*;" and "type*@;" defaults
+// listLookup is a compiled lookup item: a decorated lookup (a
+// *lookup.Source, or an Item's Lookup as it is) and, for a query-style
+// type, the query, which holds the subject's variables.
+type listLookup struct {
+	l     lookup.Lookup
+	query *queryTemplate
 }
 
-// find looks key up, then the defaults "*@domain" and "*" when asked.
-func (ls lookupSpec) find(ctx context.Context, key string) (string, bool, error) {
-	v, ok, err := ls.l.Lookup(ctx, key)
-	if err != nil || ok {
-		return v, ok, err
+// find looks the subject up: key for a single-key lookup; for a
+// query-style lookup, the query with vars substituted. It returns the
+// key or query it used.
+func (ll listLookup) find(ctx context.Context, key string, vars func(string) string) (used, value string, ok bool, err error) {
+	if ll.query != nil {
+		key = ll.query.expand(vars)
 	}
-	if ls.starAt {
-		if at := strings.LastIndexByte(key, '@'); at >= 0 {
-			v, ok, err = ls.l.Lookup(ctx, "*@"+key[at+1:])
-			if err != nil || ok {
-				return v, ok, err
-			}
-		}
-	}
-	if ls.star || ls.starAt {
-		return ls.l.Lookup(ctx, "*")
-	}
-	return "", false, nil
+	value, ok, err = ll.l.Lookup(ctx, key)
+	return key, value, ok, err
 }
 
-// isLookupItem reports whether t has the form "type;..." (a lookup type
-// is letters, digits, "-" and "_", optionally followed by "*" or "*@" and
-// ",options").
+// isLookupItem reports whether t has the form "spec;...": a lookup type
+// with Exim's decorations ("partial-lsearch*@,ret=key;"), or anything
+// that looks like a lookup type (letters, digits, "-" and "_",
+// optionally followed by "*" or "*@" and ",options"), so that a mistyped
+// one is reported as a bad lookup rather than a bad pattern.
 func isLookupItem(t string) bool {
 	semi := strings.IndexByte(t, ';')
 	if semi <= 0 {
 		return false
+	}
+	if _, err := lookup.ParseSpec(strings.TrimSpace(t[:semi])); err == nil {
+		return true
 	}
 	k := t[:semi]
 	if c := strings.IndexByte(k, ','); c >= 0 {
@@ -243,42 +249,138 @@ func isLookupItem(t string) bool {
 	return true
 }
 
-// openLookup parses a "type;arg" item and opens it with cfg.OpenLookup.
-func openLookup(t string, cfg *ListConfig) (lookupSpec, error) {
+// openLookup parses a "spec;arg" item and opens it with cfg.Lookups (or
+// cfg.OpenLookup). vars names the variables a query-style lookup may use
+// in its query; partial says whether partial matching applies to the
+// list's keys.
+func openLookup(t string, cfg *ListConfig, vars []string, partial bool) (listLookup, error) {
 	semi := strings.IndexByte(t, ';')
-	kind := strings.TrimSpace(t[:semi])
+	specText := strings.TrimSpace(t[:semi])
 	arg := strings.TrimLeft(t[semi+1:], " \t\n\v\f\r")
-	var ls lookupSpec
-	opts := ""
-	if c := strings.IndexByte(kind, ','); c >= 0 {
-		kind, opts = kind[:c], kind[c:]
+	spec, err := lookup.ParseSpec(specText)
+	if err != nil {
+		return listLookup{}, err
 	}
-	switch {
-	case strings.HasSuffix(kind, "*@"):
-		ls.starAt = true
-		kind = kind[:len(kind)-2]
-	case strings.HasSuffix(kind, "*"):
-		ls.star = true
-		kind = kind[:len(kind)-1]
+	if spec.Partial && !partial {
+		return listLookup{}, errors.New("partial matching does not apply to whole-address lookups")
 	}
-	if strings.HasPrefix(kind, "partial") {
-		return ls, fmt.Errorf("partial matching lookups are %w", ErrUnsupported)
-	}
-	if kind == "" {
-		return ls, errors.New("empty lookup type")
+	if cfg != nil && cfg.Lookups != nil {
+		kind, ok := cfg.Lookups.Kind(spec.Type)
+		if !ok {
+			return listLookup{}, fmt.Errorf("%w %q", lookup.ErrUnknownType, spec.Type)
+		}
+		if kind == lookup.QueryStyle {
+			q, err := parseQueryTemplate(arg, vars)
+			if err != nil {
+				return listLookup{}, err
+			}
+			src, err := cfg.Lookups.Open(spec, "")
+			if err != nil {
+				return listLookup{}, err
+			}
+			return listLookup{l: src, query: q}, nil
+		}
+		src, err := cfg.Lookups.Open(spec, arg)
+		if err != nil {
+			return listLookup{}, err
+		}
+		return listLookup{l: src}, nil
 	}
 	if cfg == nil || cfg.OpenLookup == nil {
-		return ls, fmt.Errorf("lookup items need ListConfig.OpenLookup (lookup type %q)", kind)
+		return listLookup{}, fmt.Errorf("lookup items need ListConfig.Lookups or ListConfig.OpenLookup (lookup type %q)", spec.Type)
 	}
-	l, err := cfg.OpenLookup(kind+opts, arg)
+	kind := spec.Type
+	if len(spec.Options) > 0 {
+		kind += "," + strings.Join(spec.Options, ",")
+	}
+	l, err := cfg.OpenLookup(kind, arg)
 	if err != nil {
-		return ls, fmt.Errorf("opening %s lookup: %w", kind, err)
+		return listLookup{}, fmt.Errorf("opening %s lookup: %w", spec.Type, err)
 	}
 	if l == nil {
-		return ls, fmt.Errorf("ListConfig.OpenLookup returned no lookup for type %q", kind)
+		return listLookup{}, fmt.Errorf("ListConfig.OpenLookup returned no lookup for type %q", spec.Type)
 	}
-	ls.l = l
-	return ls, nil
+	src, err := lookup.NewSource(spec, lookup.SingleKey, l)
+	if err != nil {
+		return listLookup{}, err
+	}
+	return listLookup{l: src}, nil
+}
+
+// queryTemplate is the query of a query-style lookup item: literal text
+// and variables, substituted at each match.
+type queryTemplate struct {
+	parts []queryPart
+	uses  map[string]bool
+}
+
+type queryPart struct {
+	lit, name string // name != "": a variable
+}
+
+// parseQueryTemplate parses a query in which "$name" and "${name}" are
+// variables (only those in vars), and "\$" and "\\" stand for "$" and
+// "\". Other backslashes are kept.
+func parseQueryTemplate(q string, vars []string) (*queryTemplate, error) {
+	t := &queryTemplate{uses: map[string]bool{}}
+	var lit strings.Builder
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '\\' && i+1 < len(q) && (q[i+1] == '$' || q[i+1] == '\\'):
+			lit.WriteByte(q[i+1])
+			i += 2
+		case c == '$':
+			j := i + 1
+			braced := j < len(q) && q[j] == '{'
+			if braced {
+				j++
+			}
+			k := j
+			for k < len(q) && isNameByte(q[k]) {
+				k++
+			}
+			name := q[j:k]
+			if braced {
+				if k >= len(q) || q[k] != '}' {
+					return nil, fmt.Errorf("query %q: only variables (${name}) can be expanded in a list's lookup query", q)
+				}
+				k++
+			}
+			if name == "" {
+				return nil, fmt.Errorf("query %q: \"$\" without a variable name (write \\$ for a dollar sign)", q)
+			}
+			if !slices.Contains(vars, name) {
+				return nil, fmt.Errorf("query %q: unknown variable $%s (this list offers $%s)", q, name, strings.Join(vars, ", $"))
+			}
+			if lit.Len() > 0 {
+				t.parts = append(t.parts, queryPart{lit: lit.String()})
+				lit.Reset()
+			}
+			t.parts = append(t.parts, queryPart{name: name})
+			t.uses[name] = true
+			i = k
+		default:
+			lit.WriteByte(c)
+			i++
+		}
+	}
+	if lit.Len() > 0 {
+		t.parts = append(t.parts, queryPart{lit: lit.String()})
+	}
+	return t, nil
+}
+
+func (t *queryTemplate) expand(vars func(string) string) string {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.name != "" {
+			b.WriteString(vars(p.name))
+		} else {
+			b.WriteString(p.lit)
+		}
+	}
+	return b.String()
 }
 
 // compileRegexp compiles an item starting with "^". Go's RE2 syntax is

@@ -14,9 +14,49 @@
 //   - [DSearch]: dsearch, a directory searched for an entry by name, with
 //     Exim 4.96's ret=full and filter= options.
 //
-// [Open] builds any of them from Exim's "type;argument" notation. The
-// decorations Exim adds to lookup types (partial matching "partial-",
-// defaults "*" and "*@", "net-" keys in host lists) belong to the caller.
+// [Open] builds any of them from Exim's "type;argument" notation.
+//
+// # Lookup types, ${lookup} and lists
+//
+// The rest of Exim's lookup semantics (chapter 9, sections 9.2 to 9.7, and
+// the "${lookup" expansion item of chapter 11) is split in three small
+// pieces, so that each user takes only what it needs:
+//
+//   - [Spec] is a lookup type with its decorations, as Exim writes it
+//     before a source: "partial2(.)lsearch*@,ret=key,cache=no_rd".
+//     [ParseSpec] reads that notation; the decorations (partial
+//     matching, the "*" and "*@" defaults, ret=key) are implemented once,
+//     here, over any [Lookup], in Exim's order: the key; with partial
+//     matching the affix followed by the key, then by the key without
+//     its first, second ... dot-separated component while at least N
+//     components remain, then for partial0 the affix alone (a final dot
+//     removed); "*@domain" for a key "local@domain"; "*". [Result]
+//     carries the value, the key that was found (such as "*.example.com")
+//     and Exim's $1 and $2; [Result.Or], [Result.OrFail] and
+//     [Result.Expand] are the three forms of "${lookup{k}t{s}}",
+//     "{$value}fail" and "{found}{notfound}".
+//   - [Registry] maps type names to openers: the set of lookup types an
+//     Exim binary is built with, as a value (no global state, no init
+//     registration). [NewRegistry] has the file types of this package;
+//     package lookup/lookups adds lmdb, which cannot be registered from
+//     here because it imports this package. A type is [SingleKey] (the
+//     source names a file, the key is looked up in it) or [QueryStyle]
+//     (no source, the key is the query, as for dnsdb and redis: register
+//     those with [Registry.RegisterQuery]). The Registry opens each
+//     source once and hands out [Source] values (a Spec bound to an
+//     opened source, itself a Lookup), which is what a list item
+//     "partial-lsearch;/file" compiles to; [Registry.Do] runs a [Query],
+//     the Go form of "${lookup{key}spec{source}}".
+//   - [Cache] keeps decorated results for one SMTP transaction or one
+//     delivery, as Exim keeps lookup results until the end of a message.
+//     It travels in the context ([WithCache]) because it is scoped to a
+//     request, not to the lookup: lists, conditions and routers that look
+//     things up deep down use it without new parameters, and code that
+//     does not care passes a context without one. Errors are not cached;
+//     "cache=no_rd" reads the source and still stores the result.
+//
+// Package acl uses Specs and a Registry for the lookup items of domain,
+// host, address and local part lists.
 //
 // # File format
 //
@@ -82,5 +122,16 @@
 //     IPv6 lookup keys are looked up as IPv4, and an IPv6 zone ("%eth0")
 //     is ignored. Exim's ret=full option of iplsearch is not implemented.
 //   - Exim caches lookup results per process; exigo caches the parsed
-//     file and answers each lookup from the index.
+//     file and answers each lookup from the index, and caches decorated
+//     results in a [Cache] only for the scope the caller gives it.
+//   - [ParseSpec] rejects what Exim lets through by accident: text after
+//     "*" ("lsearch*x" is "lsearch*" in Exim), white space and the
+//     characters ";{}" in options. Options it does not know go to the
+//     type, whose Opener may reject them (the file types do; Exim
+//     ignores unknown options).
+//   - After an exact match Result.Fixed is the key; Exim sets $2 to the
+//     key only when partial matching was requested. After partial0's
+//     final lookup of the affix alone, Result.Wild is the whole key;
+//     Exim's $1 lacks its last character (and Exim 4.96 fails an
+//     internal check on an empty key there).
 package lookup

@@ -11,10 +11,11 @@ import (
 // nwildlsearch, iplsearch and dsearch, optionally followed by
 // comma-separated options: "ret=key" (all types: the result is the key),
 // "ret=full" and "filter=file|dir|subdir" (dsearch) and "cache=no_rd"
-// (accepted and ignored: exigo caches files, not results). opts apply to
-// the file types. The prefixes and suffixes of Exim's lookup types
-// ("partial-", "*", "*@") and the "net-" prefix of host lists are not
-// part of kind: callers implement them.
+// (accepted and ignored here: see [Spec.NoCacheRead] and [Cache]). opts
+// apply to the file types. The prefixes and suffixes of Exim's lookup
+// types ("partial-", "*", "*@") are not part of kind: [Spec] and
+// [Registry] implement them over the Lookup that Open returns, and the
+// "net-" prefix of host lists belongs to package acl.
 //
 // Open's signature fits acl.ListConfig.OpenLookup. Unlike Exim, which
 // ignores options it does not know, Open rejects them.
