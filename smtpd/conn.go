@@ -16,6 +16,7 @@ import (
 
 	"github.com/exigo-mta/exigo"
 	"github.com/exigo-mta/exigo/acl"
+	"github.com/exigo-mta/exigo/lookup"
 )
 
 // transaction is one mail transaction: from MAIL to the end of data (or
@@ -62,6 +63,11 @@ type conn struct {
 
 	dr   dataReader
 	sink msgSink
+
+	// lookups caches the results of decorated lookups made by the ACLs
+	// of one transaction (Exim keeps lookup results until the end of a
+	// message); emptied when the transaction ends.
+	lookups lookup.Cache
 }
 
 // connIO is the reader and writer under the connection's bufio pair. A
@@ -553,6 +559,9 @@ func (c *conn) runACL(ctx context.Context, stage acl.Stage, list acl.List, m *ex
 		return acl.Result{Verdict: acl.VerdictAccept, Rule: -1}
 	}
 	tx := &acl.Tx{Stage: stage, Session: c.sess, Message: m, Recipient: r, Edits: edits, Logger: c.log, Controls: c.controls}
+	if lookup.CacheFrom(ctx) == nil {
+		ctx = lookup.WithCache(ctx, &c.lookups)
+	}
 	return list.Run(ctx, tx)
 }
 
@@ -599,6 +608,7 @@ func (c *conn) abortDraft() {
 func (c *conn) endTx() {
 	c.abortDraft()
 	c.tx = nil
+	c.lookups.Reset()
 	c.sess.AuthSender = ""
 	c.bdatFailed = nil
 }
