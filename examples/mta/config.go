@@ -28,9 +28,11 @@ type config struct {
 	tlsCert      string
 	tlsKey       string
 	usersFile    string
+	hintsRedis   string
 	maxSize      int64
 	maxRcpt      int
 	logLevel     slog.Level
+	fwd          forwardConfig // -aliases and the SRS flags (srs.go)
 }
 
 func defaultConfig() config {

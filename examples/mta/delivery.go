@@ -11,7 +11,6 @@ import (
 	"github.com/exigo-mta/exigo"
 	"github.com/exigo-mta/exigo/acl"
 	"github.com/exigo-mta/exigo/hints"
-	hintslmdb "github.com/exigo-mta/exigo/hints/lmdb"
 	"github.com/exigo-mta/exigo/queue"
 	"github.com/exigo-mta/exigo/router"
 	"github.com/exigo-mta/exigo/router/dnslookup"
@@ -37,6 +36,10 @@ func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine,
 	if err != nil {
 		return nil, nil, fmt.Errorf("local-domains: %w", err)
 	}
+	fwd, err := newForwarding(cfg, local, logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries := []router.Entry{{
 		Name:    "localuser",
 		Router:  router.AcceptTo(localTransport),
@@ -59,7 +62,7 @@ func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine,
 			NoMore: true,
 		})
 	}
-	chain, err := router.NewChain(entries, router.WithLogger(logger))
+	chain, err := router.NewChain(fwd.routers(entries), router.WithLogger(logger))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,11 +88,12 @@ func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine,
 			MaxIdlePerHost: cfg.parallelism,
 		},
 	}
+	fwd.addTransports(transports, cfg)
 	hintsDir := filepath.Join(cfg.dataDir, "hints")
 	if err := os.MkdirAll(hintsDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("hints directory: %w", err)
 	}
-	db, err := hintslmdb.Open(filepath.Join(hintsDir, "hints.lmdb"))
+	db, err := openHints(cfg, filepath.Join(hintsDir, "hints.lmdb"), logger)
 	if err != nil {
 		return nil, nil, err
 	}

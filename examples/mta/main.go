@@ -10,6 +10,13 @@
 // without one, to their MX hosts. Messages are delivered as they arrive
 // (unless -queue-only) and by a queue runner every -queue-interval;
 // -run-queue runs the queue once and exits instead of listening.
+//
+// -aliases FILE redirects local parts of the local domains (lsearch
+// lines "fwd: someone@elsewhere.example"). With -srs-secret, forwarded
+// mail leaves with an SRS0 return path (Exim's native SRS by default),
+// bounces to it are routed back to the original sender, and forged ones
+// are refused at RCPT with 550 "Invalid SRS recipient address"; see
+// srs.go.
 package main
 
 import (
@@ -103,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate for STARTTLS (default: a self-signed one generated into DATA/tls)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&cfg.usersFile, "users", "", "file of \"user: password\" lines (lsearch format) for SMTP AUTH; authenticated clients may relay")
+	fs.StringVar(&cfg.hintsRedis, "hints-redis", "", "keep the hints (retry data) in Redis at this URL, redis://[:PASSWORD@]HOST:PORT/DB, shared with other mta processes, instead of DATA/hints")
+	cfg.fwd.register(fs)
 	debug := fs.Bool("debug", false, "log at debug level")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mta [flags]\n\nAn MTA built from exigo's packages. Flags:\n")

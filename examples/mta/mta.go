@@ -55,6 +55,11 @@ func newMTA(cfg config, logger *slog.Logger) (*mta, error) {
 	if err != nil {
 		return nil, err
 	}
+	srsRules, err := srsRCPTRules(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	rcpt = append(srsRules, rcpt...)
 	tlsConfig, err := loadTLS(cfg)
 	if err != nil {
 		return nil, err
