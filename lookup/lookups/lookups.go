@@ -16,8 +16,10 @@
 // and adds them with [lookup.Registry.RegisterQuery], for example
 //
 //	reg := lookups.New()
-//	reg.RegisterQuery("dnsdb", dnsdbLookup) // a lookup.Lookup whose key is the query
-//	reg.RegisterQuery("redis", redisLookup) // "GET foo"
+//	db, _ := dnsdb.New()                     // package lookup/dnsdb; resolv.conf's servers
+//	reg.RegisterQuery("dnsdb", db)          // "mx=example.com"
+//	rl, _ := redis.New([]string{"127.0.0.1:6379/0"}) // package lookup/redis
+//	reg.RegisterQuery("redis", rl)          // "GET foo"
 //
 // after which "${lookup dnsdb{mx=example.com}}" is
 // reg.Do(ctx, lookup.Query{Spec: lookup.Spec{Type: "dnsdb"}, Key: "mx=example.com"})
