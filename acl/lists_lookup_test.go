@@ -324,3 +324,41 @@ func TestListDecorationsWithOpenLookup(t *testing.T) {
 		t.Errorf("failing query: %v", err)
 	}
 }
+
+// quotingLookup is a query-style lookup whose query language takes
+// white space as a separator: it records the queries and quotes values
+// with a backslash, as quote_redis does.
+type quotingLookup struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (q *quotingLookup) Quote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, " ", `\ `).Replace(s)
+}
+
+func (q *quotingLookup) Lookup(_ context.Context, query string) (string, bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queries = append(q.queries, query)
+	return "", false, nil
+}
+
+func TestListQueryQuotesSubject(t *testing.T) {
+	t.Parallel()
+	reg := lookup.NewRegistry()
+	q := &quotingLookup{}
+	reg.RegisterQuery("kv", q)
+	cfg := &ListConfig{Lookups: reg}
+	ctx := context.Background()
+	if _, _, err := Must(ParseLocalPartList("kv;SISMEMBER users $local_part", cfg)).Match(ctx, `a b\c`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Must(ParseDomainList("kv;GET $domain", cfg)).Match(ctx, "example.com"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`SISMEMBER users a\ b\\c`, `GET example.com`}
+	if !slices.Equal(q.queries, want) {
+		t.Errorf("queries %q, want %q", q.queries, want)
+	}
+}

@@ -210,11 +210,17 @@ type listLookup struct {
 }
 
 // find looks the subject up: key for a single-key lookup; for a
-// query-style lookup, the query with vars substituted. It returns the
-// key or query it used.
+// query-style lookup, the query with vars substituted, each quoted by the
+// lookup's Quote when it is a [lookup.Quoter] (so that a local part with
+// a space stays one argument of a Redis command). It returns the key or
+// query it used.
 func (ll listLookup) find(ctx context.Context, key string, vars func(string) string) (used, value string, ok bool, err error) {
 	if ll.query != nil {
-		key = ll.query.expand(vars)
+		quote := func(v string) string { return v }
+		if q, ok := ll.l.(lookup.Quoter); ok {
+			quote = q.Quote
+		}
+		key = ll.query.expand(func(name string) string { return quote(vars(name)) })
 	}
 	value, ok, err = ll.l.Lookup(ctx, key)
 	return key, value, ok, err

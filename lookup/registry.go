@@ -439,6 +439,24 @@ func (s *Source) Find(ctx context.Context, key string) (Result, error) {
 	return r, nil
 }
 
+// Quoter is implemented by query-style lookups whose query language
+// gives some characters a meaning (Exim's ${quote_<type>:...} operators,
+// such as quote_redis): Quote returns s written so that the query takes
+// it as one literal value. Lists that put the subject into a query
+// (package acl) quote it with the lookup's Quote.
+type Quoter interface {
+	Quote(s string) string
+}
+
+// Quote quotes s for the Source's query language when its lookup is a
+// [Quoter], and returns s unchanged otherwise.
+func (s *Source) Quote(v string) string {
+	if q, ok := s.o.l.(Quoter); ok {
+		return q.Quote(v)
+	}
+	return v
+}
+
 // Lookup implements [Lookup]: the value of Find and whether it was found.
 func (s *Source) Lookup(ctx context.Context, key string) (string, bool, error) {
 	r, err := s.Find(ctx, key)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exigo-mta/exigo/acl"
+	"github.com/exigo-mta/exigo/lookup"
 	"github.com/exigo-mta/exigo/lookup/redis"
 )
 
@@ -172,3 +173,6 @@ func TestServerList(t *testing.T) {
 		}
 	}
 }
+
+// The Lookup quotes values put into its queries by lists (package acl).
+var _ lookup.Quoter = (*redis.Lookup)(nil)

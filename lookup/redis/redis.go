@@ -124,6 +124,11 @@ func (l *Lookup) Servers() []Server {
 	return out
 }
 
+// Quote implements lookup.Quoter with the package's [Quote], so that
+// lists putting a subject into a query (package acl) keep it one
+// argument.
+func (l *Lookup) Quote(s string) string { return Quote(s) }
+
 // Lookup runs the query, a Redis command whose arguments are separated by
 // white space (see SplitQuery), and returns its result as the package
 // documentation describes.
