@@ -191,3 +191,30 @@ func TestParseSignSpec(t *testing.T) {
 		t.Error("ParseStates accepted maybe")
 	}
 }
+
+// TestKeyCache: a record is parsed once per minimum size, errors are not
+// kept, and the cache stays within keyCacheSize.
+func TestKeyCache(t *testing.T) {
+	t.Parallel()
+	var kc keyCache
+	rec := keysOnce().records["rsa._domainkey.hop1.example"]
+	k1, err := kc.parse(rec, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2, _ := kc.parse(rec, 1024); k2 != k1 {
+		t.Error("record parsed twice")
+	}
+	if _, err := kc.parse(rec, 4096); err == nil || err.Error() != "RSA key of 2048 bits, below the minimum of 4096" {
+		t.Errorf("min 4096: %v", err)
+	}
+	for i := range 2 * keyCacheSize {
+		k, err := kc.parse(rec+strings.Repeat(" ", i+1), 1024)
+		if err != nil || k.bits != 2048 {
+			t.Fatalf("%d: %v", i, err)
+		}
+	}
+	if n := len(kc.m); n != keyCacheSize {
+		t.Errorf("%d cached records, want %d", n, keyCacheSize)
+	}
+}

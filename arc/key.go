@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // TXTResolver looks up the TXT records of a name. *net.Resolver satisfies
@@ -36,6 +38,9 @@ type MapResolver map[string]string
 
 // LookupTXT returns the record for name or ErrNoRecord.
 func (m MapResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if v, ok := m[name]; ok {
+		return []string{v}, nil
+	}
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	for k, v := range m {
 		if strings.ToLower(strings.TrimSuffix(k, ".")) == name {
@@ -67,7 +72,45 @@ type keyError struct{ msg string }
 
 func (e *keyError) Error() string { return e.msg }
 
-func lookupKey(ctx context.Context, r TXTResolver, selector, domain string, minBits int) (*pubKey, error) {
+// keyCacheSize bounds the parsed key records a Verifier keeps.
+const keyCacheSize = 256
+
+// keyCache keeps parsed key records by their text, so that a key seen
+// again is not decoded and parsed again. DNS is still asked every time:
+// the cache changes no result, only the cost of parsing.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]*pubKey // minimum bits, space, record
+}
+
+func (kc *keyCache) parse(txt string, minBits int) (*pubKey, error) {
+	id := strconv.Itoa(minBits) + " " + txt
+	kc.mu.Lock()
+	k := kc.m[id]
+	kc.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	k, err := parseKey(txt, minBits)
+	if err != nil {
+		return nil, err
+	}
+	kc.mu.Lock()
+	if kc.m == nil {
+		kc.m = make(map[string]*pubKey)
+	}
+	if len(kc.m) >= keyCacheSize {
+		for old := range kc.m { // evict one, arbitrarily
+			delete(kc.m, old)
+			break
+		}
+	}
+	kc.m[id] = k
+	kc.mu.Unlock()
+	return k, nil
+}
+
+func lookupKey(ctx context.Context, r TXTResolver, selector, domain string, minBits int, kc *keyCache) (*pubKey, error) {
 	name := selector + "._domainkey." + domain
 	txts, err := r.LookupTXT(ctx, name)
 	if err != nil {
@@ -79,7 +122,7 @@ func lookupKey(ctx context.Context, r TXTResolver, selector, domain string, minB
 	}
 	var lastErr error = &keyError{"no key record at " + name}
 	for _, txt := range txts {
-		k, err := parseKey(txt, minBits)
+		k, err := kc.parse(txt, minBits)
 		if err == nil {
 			return k, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -71,6 +72,11 @@ type Signer struct {
 	Now func() time.Time
 	// Verifier checks the existing chain; nil means a zero Verifier.
 	Verifier *Verifier
+	// SendUnsigned makes SignHeader (the transport hook) return no
+	// fields, instead of a permanent error, when the Signer refuses to
+	// add a set; Logger (nil: none) gets the reason.
+	SendUnsigned bool
+	Logger       *slog.Logger
 }
 
 func (s *Signer) now() time.Time {
@@ -126,7 +132,7 @@ func (s *Signer) Sign(ctx context.Context, h Header, body io.Reader) (Header, er
 	if v == nil {
 		v = &Verifier{}
 	}
-	c := v.prepare(h)
+	c := v.prepare(h, true) // sealing needs the chain's state, not oldest-pass
 	own := bodyKey{Relaxed, -1}
 	if c.bodies[own] == nil {
 		c.bodies[own] = newBodyCanon(Relaxed, sha256.New(), -1)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -119,6 +120,9 @@ func TestValidationSuite(t *testing.T) {
 	total, passed := 0, 0
 	for _, sc := range scens {
 		v := &Verifier{Resolver: suiteResolver(sc.TXT)}
+		// The options change no outcome (but OldestPass when skipped).
+		alts := []*Verifier{{Resolver: v.Resolver, Parallel: true}, {Resolver: v.Resolver, SkipOldestPass: true},
+			{Resolver: v.Resolver, SkipOldestPass: true, Parallel: true}}
 		for _, name := range sortedNames(sc.Tests) {
 			tc := sc.Tests[name]
 			total++
@@ -136,6 +140,19 @@ func TestValidationSuite(t *testing.T) {
 				}
 				if res.State == Fail && res.Reason == "" {
 					t.Errorf("fail without a reason")
+				}
+				for _, alt := range alts {
+					got, err := alt.Verify(context.Background(), strings.NewReader(tc.Message))
+					if err != nil {
+						t.Fatalf("Verify (parallel %v, skip oldest-pass %v): %v", alt.Parallel, alt.SkipOldestPass, err)
+					}
+					want := *res
+					if alt.SkipOldestPass {
+						want.OldestPass = 0
+					}
+					if !reflect.DeepEqual(*got, want) {
+						t.Errorf("parallel %v, skip oldest-pass %v: %+v, want %+v", alt.Parallel, alt.SkipOldestPass, *got, want)
+					}
 				}
 			})
 			if ok {

@@ -21,6 +21,13 @@
 // reused connection that turns out dead before MAIL is answered is
 // replaced by a new one transparently.
 //
+// Signing: Transport.Signers ([transport.HeaderSigner], e.g. an
+// *arc.Signer for Exim's arc_sign) sign a message once per Deliver,
+// before the first host, reading the body once; their fields go on top of
+// the message (after Prepend's) in every transaction, by DATA or BDAT,
+// and are counted in SIZE=. A signer's error is every recipient's
+// outcome, permanent when it wraps [transport.ErrPermanent].
+//
 // # Outcomes
 //
 // Each recipient gets exactly one [transport.Result]. Failures are

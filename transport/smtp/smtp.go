@@ -140,6 +140,13 @@ type Transport struct {
 	// a line end) to put in front of the message, e.g. ARC or DKIM
 	// signatures. It runs once per Deliver.
 	Prepend func(ctx context.Context, d *transport.Delivery) ([]byte, error)
+	// Signers sign each message once per Deliver, after Prepend and
+	// before the first host is tried, in order (see [transport.Sign]):
+	// e.g. an *arc.Signer, Exim's arc_sign. Their fields go on top of
+	// the message in every transaction of the delivery (DATA or BDAT).
+	// A signer's error is every recipient's outcome: permanent when it
+	// wraps [transport.ErrPermanent] (arc's refusals), else temporary.
+	Signers []transport.HeaderSigner
 
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
@@ -212,6 +219,14 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 		p, err := t.Prepend(ctx, d)
 		if err != nil {
 			dv.failAll(left, fmt.Errorf("smtp: preparing the header: %w", err))
+			return nil
+		}
+		dv.prepend = p
+	}
+	if len(t.Signers) > 0 {
+		p, err := transport.Sign(ctx, d.Message, dv.prepend, t.Signers...)
+		if err != nil {
+			dv.failAll(left, fmt.Errorf("smtp: signing the message: %w", err))
 			return nil
 		}
 		dv.prepend = p
