@@ -16,8 +16,9 @@
 // thread as LMDB requires; read transactions are read-only with MDB_NOTLS,
 // so they need no thread. Opening the same file twice in one process
 // shares one environment (LMDB forbids two in a process: closing one
-// would drop the other's locks); it is closed with its last DB, and the
-// options of the first Open but WithClock apply to all.
+// would drop the other's locks), also with lookup/lmdb (both use
+// internal/lmdbenv); it is closed with its last DB, and the options of
+// the first Open but WithClock and WithMaxMapSize apply to all.
 //
 // Range reads records in batches of 256 in short read transactions and
 // calls its function between them, so that a slow function neither holds
@@ -40,13 +41,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	mdb "github.com/PowerDNS/lmdb-go/lmdb"
 
 	"github.com/exigo-mta/exigo/hints"
+	"github.com/exigo-mta/exigo/internal/lmdbenv"
 )
 
 // Defaults for the options.
@@ -100,39 +101,19 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 
 // DB is a hints.DB in an LMDB file.
 type DB struct {
-	sh     *shared
+	env    *lmdbenv.Env
+	dbi    mdb.DBI // the unnamed database: MAIN_DBI in every environment
 	path   string
 	now    func() time.Time
-	closed bool // guarded by sh.mu
+	maxMap int64
+	closed atomic.Bool
 }
 
 var _ hints.DB = (*DB)(nil)
 
-// shared is one LMDB environment and what guards it. mu is held for
-// reading by every transaction and for writing to resize the map or to
-// close: LMDB allows neither with transactions active.
-type shared struct {
-	key     fileKey
-	env     *mdb.Env
-	dbi     mdb.DBI
-	mu      sync.RWMutex
-	readers chan struct{} // limits concurrent read transactions
-	maxMap  int64
-	refs    int // guarded by registry.mu
-}
-
-type fileKey struct{ dev, ino uint64 }
-
-// registry holds the environments open in this process, one per file.
-// This is the package's only global state, and it has to be: LMDB's locks
-// belong to the process, so two environments on one file in a process
-// would break each other.
-var registry struct {
-	mu   sync.Mutex
-	envs map[fileKey]*shared
-}
-
 // Open opens (creating if needed) the hints database in the file path.
+// The environment is shared with every other DB of this process on the
+// same file, lookup/lmdb's included (internal/lmdbenv).
 func Open(path string, opts ...Option) (*DB, error) {
 	c := config{
 		mapSize:    DefaultMapSize,
@@ -151,92 +132,35 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hints/lmdb: %w", err)
 	}
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
-	if registry.envs == nil {
-		registry.envs = make(map[fileKey]*shared)
-	}
-	if k, err := keyOf(abs); err == nil {
-		if sh := registry.envs[k]; sh != nil {
-			sh.refs++
-			return &DB{sh: sh, path: abs, now: c.now}, nil
-		}
-	}
-	sh, err := openEnv(abs, c)
-	if err != nil {
-		return nil, fmt.Errorf("hints/lmdb: open %s: %w", abs, err)
-	}
-	sh.refs = 1
-	registry.envs[sh.key] = sh
-	return &DB{sh: sh, path: abs, now: c.now}, nil
-}
-
-func keyOf(path string) (fileKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileKey{}, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileKey{}, errors.New("no inode")
-	}
-	return fileKey{uint64(st.Dev), st.Ino}, nil
-}
-
-func openEnv(path string, c config) (*shared, error) {
-	env, err := mdb.NewEnv()
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			env.Close()
-		}
-	}()
-	if err := env.SetMapSize(c.mapSize); err != nil {
-		return nil, err
-	}
-	if err := env.SetMaxReaders(c.maxReaders); err != nil {
-		return nil, err
-	}
-	flags := uint(mdb.NoSubdir)
+	var flags uint
 	switch c.sync {
 	case SyncData:
 		flags |= mdb.NoMetaSync
 	case SyncNone:
 		flags |= mdb.NoSync
 	}
-	if err := env.Open(path, flags, c.mode); err != nil {
-		return nil, err
-	}
-	// Clear reader slots left by dead processes.
-	if _, err := env.ReaderCheck(); err != nil {
-		return nil, err
-	}
-	var dbi mdb.DBI
-	if err := env.Update(func(txn *mdb.Txn) (err error) {
-		dbi, err = txn.OpenRoot(0)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	readers, err := env.MaxReaders()
+	env, err := lmdbenv.Open(abs, lmdbenv.Options{
+		Writable:      true,
+		MapSize:       c.mapSize,
+		MaxReaders:    c.maxReaders,
+		Flags:         flags,
+		Mode:          c.mode,
+		CheckInterval: lmdbenv.Never,
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hints/lmdb: %w", err)
 	}
-	k, err := keyOf(path)
+	st := env.State()
+	if st == nil {
+		env.Close()
+		return nil, fmt.Errorf("hints/lmdb: open %s: %w", abs, hints.ErrClosed)
+	}
+	dbi, err := st.DBI("", true)
 	if err != nil {
-		return nil, err
+		env.Close()
+		return nil, fmt.Errorf("hints/lmdb: open %s: %w", abs, err)
 	}
-	ok = true
-	return &shared{
-		key:     k,
-		env:     env,
-		dbi:     dbi,
-		readers: make(chan struct{}, max(1, readers/2)),
-		maxMap:  c.maxMapSize,
-	}, nil
+	return &DB{env: env, dbi: dbi, path: abs, now: c.now, maxMap: c.maxMapSize}, nil
 }
 
 // Path returns the database file's absolute path.
@@ -245,105 +169,51 @@ func (db *DB) Path() string { return db.path }
 // Close implements hints.DB. The environment is closed with the last DB
 // of this process that uses it.
 func (db *DB) Close() error {
-	sh := db.sh
-	sh.mu.Lock()
-	if db.closed {
-		sh.mu.Unlock()
+	if db.closed.Swap(true) {
 		return nil
 	}
-	db.closed = true
-	sh.mu.Unlock()
-
-	registry.mu.Lock()
-	defer registry.mu.Unlock()
-	sh.refs--
-	if sh.refs > 0 {
-		return nil
-	}
-	delete(registry.envs, sh.key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.env.Close()
+	return db.env.Close()
 }
 
-// begin takes the environment for one transaction; end releases it.
-func (db *DB) begin() error {
-	db.sh.mu.RLock()
-	if db.closed {
-		db.sh.mu.RUnlock()
-		return hints.ErrClosed
+// state returns the open environment.
+func (db *DB) state() (*lmdbenv.State, error) {
+	if db.closed.Load() {
+		return nil, hints.ErrClosed
 	}
-	return nil
+	st := db.env.State()
+	if st == nil {
+		return nil, hints.ErrClosed
+	}
+	return st, nil
 }
-
-func (db *DB) end() { db.sh.mu.RUnlock() }
 
 // view runs a read transaction, adopting a map grown by another process.
 func (db *DB) view(ctx context.Context, fn mdb.TxnOp) error {
-	select {
-	case db.sh.readers <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-db.sh.readers }()
-	for attempt := 0; ; attempt++ {
-		if err := db.begin(); err != nil {
-			return err
-		}
-		err := db.sh.env.View(fn)
-		db.end()
-		if mdb.IsMapResized(err) && attempt < 3 {
-			if err := db.sh.adopt(); err != nil {
-				return err
-			}
-			continue
-		}
+	st, err := db.state()
+	if err != nil {
 		return err
 	}
+	return closedErr(st.View(ctx, fn))
 }
 
 // update runs a write transaction, growing the map when it is full.
 func (db *DB) update(fn mdb.TxnOp) error {
-	for attempt := 0; ; attempt++ {
-		if err := db.begin(); err != nil {
-			return err
-		}
-		err := db.sh.env.Update(fn)
-		db.end()
-		switch {
-		case mdb.IsMapFull(err) && attempt < 64:
-			if err := db.sh.grow(); err != nil {
-				return err
-			}
-		case mdb.IsMapResized(err) && attempt < 64:
-			if err := db.sh.adopt(); err != nil {
-				return err
-			}
-		default:
-			return err
-		}
-	}
-}
-
-// grow doubles the map, unless another goroutine just did.
-func (sh *shared) grow() error {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	info, err := sh.env.Info()
+	st, err := db.state()
 	if err != nil {
 		return err
 	}
-	if info.MapSize >= sh.maxMap {
-		return fmt.Errorf("%w: map size %d reached", hints.ErrFull, sh.maxMap)
+	err = st.Update(fn, db.maxMap)
+	if errors.Is(err, lmdbenv.ErrFull) {
+		return fmt.Errorf("%w: map size %d reached", hints.ErrFull, db.maxMap)
 	}
-	return sh.env.SetMapSize(min(2*info.MapSize, sh.maxMap))
+	return closedErr(err)
 }
 
-// adopt takes the map size another process set.
-func (sh *shared) adopt() error {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.env.SetMapSize(0)
+func closedErr(err error) error {
+	if errors.Is(err, lmdbenv.ErrClosed) {
+		return hints.ErrClosed
+	}
+	return err
 }
 
 func (db *DB) wrap(op, key string, err error) error {
@@ -371,7 +241,7 @@ func (db *DB) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	)
 	err := db.view(ctx, func(txn *mdb.Txn) error {
 		txn.RawRead = true
-		b, err := txn.Get(db.sh.dbi, []byte(key))
+		b, err := txn.Get(db.dbi, []byte(key))
 		if mdb.IsNotFound(err) {
 			return nil
 		}
@@ -404,7 +274,7 @@ func (db *DB) Put(ctx context.Context, key string, value []byte, expiry time.Tim
 	}
 	rec := hints.EncodeRecord(value, expiry)
 	return db.wrap("put", key, db.update(func(txn *mdb.Txn) error {
-		return txn.Put(db.sh.dbi, []byte(key), rec, 0)
+		return txn.Put(db.dbi, []byte(key), rec, 0)
 	}))
 }
 
@@ -417,7 +287,7 @@ func (db *DB) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return db.wrap("delete", key, db.update(func(txn *mdb.Txn) error {
-		err := txn.Del(db.sh.dbi, []byte(key), nil)
+		err := txn.Del(db.dbi, []byte(key), nil)
 		if mdb.IsNotFound(err) {
 			return nil
 		}
@@ -445,7 +315,7 @@ func (db *DB) Range(ctx context.Context, prefix string, fn func(key string, valu
 		more := false
 		err := db.view(ctx, func(txn *mdb.Txn) error {
 			txn.RawRead = true
-			cur, err := txn.OpenCursor(db.sh.dbi)
+			cur, err := txn.OpenCursor(db.dbi)
 			if err != nil {
 				return err
 			}
@@ -516,7 +386,7 @@ func (db *DB) Purge(ctx context.Context) (int, error) {
 		err := db.update(func(txn *mdb.Txn) error {
 			n, next = 0, ""
 			txn.RawRead = true
-			cur, err := txn.OpenCursor(db.sh.dbi)
+			cur, err := txn.OpenCursor(db.dbi)
 			if err != nil {
 				return err
 			}

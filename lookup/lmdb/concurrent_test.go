@@ -15,9 +15,15 @@ import (
 
 // TestLookupWhileOtherProcessWrites reads while python3-lmdb rewrites
 // every record of the file in place, 300 times: each lookup must see a
-// whole value of some generation, and never block.
+// whole value of some generation, never an older one than a lookup of
+// the same key saw before, and never block; with and without the cache.
 func TestLookupWhileOtherProcessWrites(t *testing.T) {
 	t.Parallel()
+	t.Run("nocache", func(t *testing.T) { t.Parallel(); lookupWhileOtherProcessWrites(t) })
+	t.Run("cache", func(t *testing.T) { t.Parallel(); lookupWhileOtherProcessWrites(t, WithCache(64)) })
+}
+
+func lookupWhileOtherProcessWrites(t *testing.T, opts ...Option) {
 	testpeer.Need(t, "/usr/bin/python3", "python3-lmdb")
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
@@ -44,7 +50,7 @@ print("done")
 	cmd := exec.Command("/usr/bin/python3", "-c", script, path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	db, err := Open(path, CheckInterval(0))
+	db, err := Open(path, append(opts, CheckInterval(0))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +62,7 @@ print("done")
 	go func() { done <- cmd.Wait() }()
 	deadline := time.After(60 * time.Second)
 	lookups, last := 0, 0
+	var seen [100]int // the latest generation seen per key
 	var buf []byte
 	for running := true; running; {
 		select {
@@ -80,6 +87,10 @@ print("done")
 		if !ok || !strings.HasPrefix(gen, "gen") || rest != strconv.Itoa(i) || g < 0 || g > 300 {
 			t.Fatalf("lookup k%d = %q", i, buf)
 		}
+		if g < seen[i] {
+			t.Fatalf("lookup k%d = %q after generation %d", i, buf, seen[i])
+		}
+		seen[i] = g
 		last = max(last, g)
 		lookups++
 	}

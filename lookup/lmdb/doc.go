@@ -14,17 +14,29 @@
 //
 // LMDB readers never block writers nor each other: a lookup sees the
 // last committed transaction, also of other processes. Lookups reuse
-// read transactions (reset and renewed, which MDB_NOTLS allows on any
-// thread; lmdb-go always sets it), so a lookup is one mdb_txn_renew, one
-// mdb_get and one mdb_txn_reset. [DB.LookupBytes] appends the value to a
-// caller's buffer and allocates nothing.
+// read-only transactions (MDB_NOTLS, which lmdb-go always sets, lets them
+// move between threads), kept in slots claimed without a lock: while
+// nothing has been committed since a transaction began (its id is the
+// last transaction id in the file's meta pages, two memory loads) it is
+// used as it is, so a lookup then costs one mdb_get; after a commit it
+// is renewed first. A transaction left idle on an old snapshot is reset
+// within a second, so that it does not keep writers from reusing pages.
+// [DB.LookupBytes] appends the value to a caller's buffer and allocates
+// nothing.
 //
-// All DBs of one file in a process share one environment: LMDB's locks
-// belong to the process, and two environments on one file in one process
-// would release each other's locks. At most every [CheckInterval]
-// (default one second) a lookup stats the file; when its device or inode
-// changed (it was replaced by rename), the old environment is closed once
-// its lookups finish and the new file is opened. The lock file is not
+// [WithCache] adds an in-process cache of results, checked before LMDB
+// and valid while the last transaction id and the file stay the same: a
+// hit is a hash, a few memory loads and a copy.
+//
+// All DBs of one file in a process share one environment (with
+// hints/lmdb's too, through internal/lmdbenv): LMDB's locks belong to
+// the process, and two environments on one file in one process would
+// release each other's locks. The options of the first Open of a file
+// apply to the environment. A timer marks a check due every
+// [CheckInterval] (default one second); the next lookup then stats the
+// file, and when its device or inode changed (it was replaced by
+// rename), the old environment is closed once its lookups finish and
+// the new file is opened. The lock file is not
 // replaced with the data file, so whoever replaces a file should do it
 // while no other process holds the old one open, or remove the old lock
 // file too; rewriting in place (a writer, mdb_load, python3-lmdb) needs

@@ -47,3 +47,39 @@ func Example() {
 	// false
 	// root
 }
+
+// A DB with a cache of hot keys still sees every commit: here one by
+// another DB of the same file in this process.
+func ExampleWithCache() {
+	dir, _ := os.MkdirTemp("", "lmdb-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "senders.mdb")
+	ctx := context.Background()
+
+	w, err := lmdb.Open(path, lmdb.Writable())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer w.Close()
+	_ = w.Put(ctx, []byte("alice@example.com"), []byte("ok"))
+
+	db, err := lmdb.Open(path, lmdb.WithCache(10000))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
+	buf := make([]byte, 0, 64)
+	for range 2 { // the second lookup is a cache hit
+		buf, _, _ = db.LookupBytes(ctx, []byte("alice@example.com"), buf[:0])
+		fmt.Printf("%s\n", buf)
+	}
+	_ = w.Put(ctx, []byte("alice@example.com"), []byte("blocked"))
+	buf, _, _ = db.LookupBytes(ctx, []byte("alice@example.com"), buf[:0])
+	fmt.Printf("%s\n", buf)
+	// Output:
+	// ok
+	// ok
+	// blocked
+}

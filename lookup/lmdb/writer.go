@@ -3,11 +3,12 @@ package lmdb
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
 	mdb "github.com/PowerDNS/lmdb-go/lmdb"
+
+	"github.com/exigo-mta/exigo/internal/lmdbenv"
 )
 
 // update runs a write transaction, growing the map when it is full and
@@ -19,47 +20,14 @@ func (db *DB) update(ctx context.Context, op string, fn func(txn *mdb.Txn, dbi m
 	if !db.writable {
 		return ErrReadOnly
 	}
-	for attempt := 0; ; attempt++ {
-		h, i, err := db.acquire(false)
-		if err != nil {
-			return err
-		}
-		err = h.st.env.Update(func(txn *mdb.Txn) error { return fn(txn, h.dbi) })
-		h.release(i)
-		switch {
-		case mdb.IsMapFull(err) && attempt < 64:
-			if err := h.st.grow(db.e.maxMap); err != nil {
-				return db.wrap(op, err)
-			}
-		case mdb.IsMapResized(err) && attempt < 64:
-			if err := h.st.adopt(); err != nil {
-				return db.wrap(op, err)
-			}
-		default:
-			return db.wrap(op, err)
-		}
-	}
+	return db.wrap(op, db.retry(func(h *handle) error {
+		return h.st.Update(func(txn *mdb.Txn) error { return fn(txn, h.dbi) }, db.maxMap)
+	}))
 }
 
 // ErrFull is returned when a write does not fit in the largest map
 // allowed ([WithMaxMapSize]).
-var ErrFull = errors.New("lmdb: map size limit reached")
-
-func (st *state) grow(maxMap int64) error {
-	st.lockAll()
-	defer st.unlockAll()
-	if st.closed {
-		return nil
-	}
-	info, err := st.env.Info()
-	if err != nil {
-		return err
-	}
-	if info.MapSize >= maxMap {
-		return fmt.Errorf("%w (%d bytes)", ErrFull, maxMap)
-	}
-	return st.env.SetMapSize(min(2*info.MapSize, maxMap))
-}
+var ErrFull = lmdbenv.ErrFull
 
 // Put stores value under key, replacing any value there.
 func (db *DB) Put(ctx context.Context, key, value []byte) error {
@@ -128,15 +96,18 @@ func (db *DB) Dump(ctx context.Context, w io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h, i, err := db.acquire(false)
-	if err != nil {
-		return err
-	}
-	defer h.release(i)
 	bw := bufio.NewWriter(w)
-	err = h.st.env.View(func(txn *mdb.Txn) error {
+	err := db.retry(func(h *handle) error { return db.dump(ctx, h, bw) })
+	if err == nil {
+		err = bw.Flush()
+	}
+	return db.wrap("dump", err)
+}
+
+func (db *DB) dump(ctx context.Context, h *handle, bw *bufio.Writer) error {
+	return h.st.View(ctx, func(txn *mdb.Txn) error {
 		txn.RawRead = true
-		info, err := h.st.env.Info()
+		info, err := h.st.Env().Info()
 		if err != nil {
 			return err
 		}
@@ -182,8 +153,4 @@ func (db *DB) Dump(ctx context.Context, w io.Writer) error {
 		_, err = bw.WriteString("DATA=END\n")
 		return err
 	})
-	if err == nil {
-		err = bw.Flush()
-	}
-	return db.wrap("dump", err)
 }
