@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -313,6 +314,7 @@ var idRE = regexp.MustCompile(`id=(\S+)`)
 type fakeSMTP struct {
 	ln        net.Listener
 	rcptReply string
+	conns     atomic.Int64 // connections accepted
 
 	mu    sync.Mutex
 	rcpts []string // every RCPT argument, in order
@@ -348,6 +350,7 @@ func newFakeSMTP(t *testing.T, rcptReply string) *fakeSMTP {
 			if err != nil {
 				return
 			}
+			f.conns.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -359,6 +362,13 @@ func newFakeSMTP(t *testing.T, rcptReply string) *fakeSMTP {
 }
 
 func (f *fakeSMTP) addr() string { return f.ln.Addr().String() }
+
+// rcptCount returns the number of RCPT commands seen.
+func (f *fakeSMTP) rcptCount() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.rcpts))
+}
 
 func (f *fakeSMTP) received() ([]string, []fakeMsg) {
 	f.mu.Lock()

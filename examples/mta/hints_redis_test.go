@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,87 +14,6 @@ import (
 	hintsredis "github.com/exigo-mta/exigo/hints/redis"
 	"github.com/exigo-mta/exigo/internal/testredis"
 )
-
-// greylister is a tiny SMTP server on a loopback port that answers every
-// RCPT with 451 and counts the connections it accepts and the RCPTs it
-// sees.
-type greylister struct {
-	ln           net.Listener
-	conns, rcpts atomic.Int64
-}
-
-func newGreylister(t *testing.T) *greylister {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &greylister{ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			g.conns.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				g.serve(c)
-			}()
-		}
-	}()
-	return g
-}
-
-func (g *greylister) serve(c net.Conn) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	say := func(s string) bool {
-		_, err := io.WriteString(c, s+"\r\n")
-		return err == nil
-	}
-	if !say("220 grey.test ESMTP") {
-		return
-	}
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		verb := strings.ToUpper(strings.Fields(line + " x")[0])
-		var reply string
-		switch verb {
-		case "EHLO":
-			reply = "250-grey.test\r\n250 ENHANCEDSTATUSCODES"
-		case "HELO":
-			reply = "250 grey.test"
-		case "MAIL", "RSET", "NOOP":
-			reply = "250 2.0.0 OK"
-		case "RCPT":
-			g.rcpts.Add(1)
-			reply = "451 4.7.1 greylisted, try later"
-		case "DATA":
-			reply = "503 5.5.1 no valid recipients"
-		case "QUIT":
-			say("221 2.0.0 bye")
-			return
-		default:
-			reply = "500 5.5.1 unrecognized command"
-		}
-		if !say(reply) {
-			return
-		}
-	}
-}
 
 // sendOne sends one message from sender@example.com to
 // someone@remote.example through the mta d and returns its ID.
@@ -143,7 +58,7 @@ func runQueueOnce(t *testing.T, d *daemon, args ...string) (stdout, stderr strin
 func TestE2EHintsRedisShared(t *testing.T) {
 	t.Parallel()
 	rs := testredis.Start(t, "")
-	grey := newGreylister(t)
+	grey := newFakeSMTP(t, "451 4.7.1 greylisted, try later")
 	shared := rs.URL(0)
 
 	// A delivers at once and is deferred.
@@ -152,7 +67,7 @@ func TestE2EHintsRedisShared(t *testing.T) {
 	idA := sendOne(t, a, "first")
 	a.waitLog(regexp.MustCompile(`msg="==" id=` + regexp.QuoteMeta(idA) +
 		` rcpt=someone@remote.example router=smarthost transport=remote_smtp .*err=".*451 4\.7\.1 greylisted, try later"`))
-	if c, r := grey.conns.Load(), grey.rcpts.Load(); c != 1 || r != 1 {
+	if c, r := grey.conns.Load(), grey.rcptCount(); c != 1 || r != 1 {
 		t.Fatalf("after A's attempt the server saw %d connections and %d RCPTs, want 1 and 1", c, r)
 	}
 
@@ -195,7 +110,7 @@ func TestE2EHintsRedisShared(t *testing.T) {
 	if retry, err := time.Parse(time.RFC3339Nano, m[1]); err != nil || !retry.Equal(rec.NextTry.Truncate(time.Millisecond)) {
 		t.Errorf("B logged retry=%s (%v), want A's next try %s", m[1], err, rec.NextTry.Format(time.RFC3339Nano))
 	}
-	if c, r := grey.conns.Load(), grey.rcpts.Load(); c != 1 || r != 1 {
+	if c, r := grey.conns.Load(), grey.rcptCount(); c != 1 || r != 1 {
 		t.Errorf("B's queue run reached the server: %d connections and %d RCPTs in all, want still 1 and 1", c, r)
 	}
 
@@ -210,12 +125,10 @@ func TestE2EHintsRedisShared(t *testing.T) {
 	if !tryRE.MatchString(log) {
 		t.Errorf("B's queue run on Redis database 1 did not log the 451 (%s):\n%s", tryRE, log)
 	}
-	if c, r := grey.conns.Load(), grey.rcpts.Load(); c != 2 || r != 2 {
+	if c, r := grey.conns.Load(), grey.rcptCount(); c != 2 || r != 2 {
 		t.Errorf("after B's attempt the server saw %d connections and %d RCPTs, want 2 and 2", c, r)
 	}
 }
-
-func (g *greylister) addr() string { return g.ln.Addr().String() }
 
 // TestHintsRedisBadURL: a -hints-redis that cannot be used stops the
 // startup with a clear error.
