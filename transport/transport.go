@@ -71,6 +71,17 @@ type Status interface {
 	Set(r *exigo.Recipient, res Result)
 }
 
+// HostReporter is implemented by a [Status] that wants to hear about
+// every host that failed during a delivery (connection refused, a 4xx
+// greeting, a lost connection, a failed address lookup), including those
+// the transport left for the next host of the list, not only the host
+// whose outcome decided (package queue keeps retry data for each, as Exim
+// does). Transports that try several hosts call HostFailed once per
+// failed host and delivery when st implements it.
+type HostReporter interface {
+	HostFailed(h Host, err error)
+}
+
 // Transport delivers a message.
 type Transport interface {
 	// Deliver delivers d and reports each recipient's outcome to st. An

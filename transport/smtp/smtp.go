@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -185,6 +186,7 @@ type delivery struct {
 	paths   map[*exigo.Recipient]string
 	lastErr error
 	lastAtt *transport.Attempt
+	failed  []transport.Host // hosts reported to a transport.HostReporter
 }
 
 // Deliver delivers d to its hosts in order and reports every recipient to
@@ -247,7 +249,7 @@ func (t *Transport) Deliver(ctx context.Context, d *transport.Delivery, st trans
 			var err error
 			addrs, err = t.resolve(ctx, h.Name)
 			if err != nil {
-				dv.lastErr, dv.lastAtt = &Error{Host: h, After: "lookup", Err: err}, nil
+				dv.hostFailure(h, &Error{Host: h, After: "lookup", Err: err}, nil)
 				continue
 			}
 		}
@@ -292,10 +294,15 @@ func (t *Transport) resolve(ctx context.Context, name string) ([]netip.Addr, err
 }
 
 // hostFailure records err as the reason the recipients still left failed
-// at this host.
-func (dv *delivery) hostFailure(err error, att *transport.Attempt) {
+// at host h, and tells a [transport.HostReporter] Status about it (once
+// per host and delivery).
+func (dv *delivery) hostFailure(h transport.Host, err error, att *transport.Attempt) {
 	dv.lastErr, dv.lastAtt = err, att
-	dv.t.log().Debug("smtp host failed", "error", err)
+	dv.t.log().Debug("smtp host failed", "host", h.Name, "error", err)
+	if rep, ok := dv.st.(transport.HostReporter); ok && !slices.Contains(dv.failed, h) {
+		dv.failed = append(dv.failed, h)
+		rep.HostFailed(h, err)
+	}
 }
 
 // tryHost delivers as many of left as it can over one connection to
@@ -309,7 +316,7 @@ func (dv *delivery) tryHost(h transport.Host, addr netip.Addr, left []*exigo.Rec
 	ap := netip.AddrPortFrom(addr, uint16(port))
 	pc, fresh, att, err := t.get(dv.ctx, h, ap)
 	if err != nil {
-		dv.hostFailure(err, att)
+		dv.hostFailure(h, err, att)
 		return left
 	}
 	stop := pc.c.Bind(dv.ctx)
@@ -334,7 +341,7 @@ func (dv *delivery) tryHost(h transport.Host, addr netip.Addr, left []*exigo.Rec
 			npc, nfresh, att, err := t.get(dv.ctx, h, ap)
 			if err != nil {
 				stop = func() bool { return false }
-				dv.hostFailure(err, att)
+				dv.hostFailure(h, err, att)
 				return left
 			}
 			pc, fresh = npc, nfresh
@@ -343,13 +350,13 @@ func (dv *delivery) tryHost(h transport.Host, addr netip.Addr, left []*exigo.Rec
 		}
 		fresh = false
 		if herr != nil {
-			dv.hostFailure(herr, att)
+			dv.hostFailure(h, herr, att)
 			return append(retry, left[len(batch):]...)
 		}
 		left = left[len(batch):]
 		if pc.c.Broken() {
 			if len(left) > 0 {
-				dv.hostFailure(&Error{Host: h, Remote: ap, Err: errors.New("connection lost")}, att)
+				dv.hostFailure(h, &Error{Host: h, Remote: ap, Err: errors.New("connection lost")}, att)
 			}
 			return left
 		}

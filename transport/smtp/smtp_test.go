@@ -746,3 +746,61 @@ func TestBDATFaults(t *testing.T) {
 		})
 	}
 }
+
+// reportingStatus is a Status that also records the hosts reported as
+// failed.
+type reportingStatus struct {
+	transport.StatusMap
+	failed []string
+}
+
+func (s *reportingStatus) HostFailed(h transport.Host, err error) {
+	s.failed = append(s.failed, h.Name+": "+err.Error())
+}
+
+// TestHostReporter: every host the transport gave up on is reported once
+// to a Status that implements transport.HostReporter; the host that
+// delivered is not.
+func TestHostReporter(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	busy := newFakeServer(t, func(c *fakeConn) {
+		c.send("421 4.3.2 busy\r\n")
+		c.expectEOF()
+	})
+	good := newFakeServer(t, func(c *fakeConn) {
+		c.send("220 good.example\r\n")
+		c.expect("EHLO client.test\r\n")
+		c.send("250-good.example\r\n250 PIPELINING\r\n")
+		c.expect("MAIL FROM:<sender@example.org>\r\nRCPT TO:<r1@example.com>\r\nDATA\r\n")
+		c.send("250 ok\r\n250 ok\r\n354 go\r\n")
+		c.readData()
+		c.send("250 ok\r\n")
+		c.expectQuit()
+	})
+	tr := newTransport(t, nil)
+	hosts := []transport.Host{
+		{Name: "mx0.test", Addr: refused.Addr(), Port: int(refused.Port())},
+		busy.host("mx1.test"),
+		good.host("mx2.test"),
+	}
+	d, rs := newDelivery(newMsg(t, testHeader, testBody), hosts, "r1@example.com")
+	st := &reportingStatus{StatusMap: transport.StatusMap{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.Deliver(ctx, d, st); err != nil {
+		t.Fatal(err)
+	}
+	if res := st.StatusMap[rs[0]]; res.Err != nil || res.Reply != "250 ok" {
+		t.Errorf("result %+v", res)
+	}
+	if len(st.failed) != 2 || !strings.HasPrefix(st.failed[0], "mx0.test: ") || !strings.Contains(st.failed[0], "after connect: ") ||
+		!strings.HasPrefix(st.failed[1], "mx1.test: ") || !strings.Contains(st.failed[1], "421 4.3.2 busy") {
+		t.Errorf("hosts reported as failed: %q", st.failed)
+	}
+}
