@@ -21,7 +21,9 @@
 # (bench/lib/fetch-postfix.sh).
 #
 # Environment:
-#   PEERS="exigo postfix"   which MTAs to run, in this order
+#   PEERS="exigo postfix"   which MTAs to run, in this order; "base" is a
+#                           second exigo binary (EXIGO_BASE_BIN) for A/B runs
+#                           of two builds, e.g. PEERS="exigo base postfix"
 #   ROUNDS=1                run every MTA this many times (alternating)
 #   N=10000 SESSIONS=20 SIZE=4096  smtp-source -m / -s / -l for the queue phase
 #   PORT_BASE=2700          loopback ports PORT_BASE..PORT_BASE+2
@@ -29,6 +31,8 @@
 #                           phase (e.g. "-two-phase", "-parallelism 16",
 #                           "-cpuprofile FILE")
 #   EXIGO_BIN=""            run this binary instead of building examples/mta
+#   EXIGO_BASE_BIN=""       the binary of the "base" peer (e.g. one built from
+#                           git archive HEAD before a change)
 #   RELAY_TIMEOUT=600       seconds before a phase counts as failed
 #   KEEP_QUEUES=0           1: keep each run's queue under RUN_DIR
 #   RUN_DIR=bench/out/relay-run  where the queues go (wiped at start): e.g. a
@@ -52,6 +56,7 @@ SIZE=${SIZE:-4096}
 PORT_BASE=${PORT_BASE:-2700}
 EXIGO_ARGS=${EXIGO_ARGS:-}
 EXIGO_BIN=${EXIGO_BIN:-}
+EXIGO_BASE_BIN=${EXIGO_BASE_BIN:-}
 RELAY_TIMEOUT=${RELAY_TIMEOUT:-600}
 KEEP_QUEUES=${KEEP_QUEUES:-0}
 WAIT_IDLE=${WAIT_IDLE:-0}
@@ -65,7 +70,7 @@ source "$LIB/common.sh"
 	$RELAY_TIMEOUT =~ ^[1-9][0-9]*$ && $WAIT_IDLE =~ ^[0-9]+$ && $PORT_BASE =~ ^[1-9][0-9]*$ && $REST =~ ^[0-9]+$ ]] ||
 	die "N, SESSIONS, SIZE, ROUNDS, RELAY_TIMEOUT, WAIT_IDLE, REST and PORT_BASE must be numbers"
 for p in $PEERS; do
-	case $p in exigo | postfix) ;; *) die "unknown peer '$p' in PEERS (exigo postfix)" ;; esac
+	case $p in exigo | base | postfix) ;; *) die "unknown peer '$p' in PEERS (exigo base postfix)" ;; esac
 done
 
 SINK_PORT=$PORT_BASE
@@ -134,6 +139,11 @@ release_exigo() {
 	# Every 250 the queue run got was counted by the sink before it replied.
 	wait_until 10 sink_has_all || { REL_OK=0 REL_ERR="the sink has $(sink_count "$SINK_DIR") of $N messages after the queue run"; }
 }
+
+# base: the same as exigo with the binary EXIGO_BASE_BIN.
+queue_base() { EXIGO=$EXIGO_BASE_BIN queue_exigo "$1"; }
+queued_base() { count_exigo "$1"; }
+release_base() { EXIGO=$EXIGO_BASE_BIN release_exigo "$1"; }
 
 # ---------------------------------------------------------------------------
 # Postfix: smtpd holds every message; the release moves them out of hold and
@@ -233,7 +243,7 @@ run_one() { # run_one PEER ROUND
 	R_PEER+=("$peer") R_ROUND+=("$round") R_SECS+=("$secs") R_RATE+=("$rate") R_OK+=("$REL_OK")
 	printf '  %-8s round %-2s %8ss %8s msgs/s  sink got %s, queue left %s%s\n' "$peer" "$round" "$secs" "$rate" \
 		"$recv" "$left" "$( ((REL_OK)) || echo '  FAILED')"
-	if [[ $peer == exigo && -s $dir/run.out ]]; then
+	if [[ $peer == exigo || $peer == base ]] && [[ -s $dir/run.out ]]; then
 		sed 's/^/           /' "$dir/run.out"
 	fi
 	if [[ $KEEP_QUEUES != 1 ]]; then
@@ -256,7 +266,7 @@ print_table() {
 	printf '\n%-8s %5s %9s %9s %s\n' peer round seconds msgs/s exigo/postfix
 	for i in "${!R_PEER[@]}"; do
 		ratio=-
-		if [[ ${R_PEER[i]} == exigo ]]; then
+		if [[ ${R_PEER[i]} == exigo || ${R_PEER[i]} == base ]]; then
 			# Against Postfix's run of the same round.
 			local j
 			for j in "${!R_PEER[@]}"; do
@@ -300,6 +310,7 @@ main() {
 	for p in $PEERS; do
 		case $p in
 		exigo) build_exigo || continue ;;
+		base) [[ -x $EXIGO_BASE_BIN ]] || die "PEERS has base: set EXIGO_BASE_BIN to an examples/mta binary" ;;
 		postfix)
 			postfix_users
 			POSTFIX_LDSO=$(sed -n 's/^\s*\(\/[^ ]*ld-linux[^ ]*\) (.*/\1/p' < <(ldd "$PF/usr/sbin/postqueue" 2>/dev/null) | head -n 1)
@@ -314,6 +325,7 @@ main() {
 	say "  postfix $(cat "$PF/VERSION") (unpacked in $PF)"
 	[[ $(cat "$PF/VERSION") == 3.7.* ]] || say "  WARNING: apt-get download gave postfix $(cat "$PF/VERSION"), not 3.7 (rm -rf $PF to refetch)"
 	[[ " ${peers[*]} " == *" exigo "* ]] && say "  exigo $EXIGO, tree at $(exigo_tree); relay phase: mta -run-queue $EXIGO_ARGS"
+	[[ " ${peers[*]} " == *" base "* ]] && say "  base $EXIGO_BASE_BIN (same flags)"
 	say "  $N messages of $SIZE bytes queued by smtp-source -s $SESSIONS, relayed to smtp-sink on 127.0.0.1:$SINK_PORT"
 	say "  queues in $RUN ($(fs_note "$RUN")); $REST s rest before each timed phase"
 

@@ -19,29 +19,60 @@
 // delivered it is recorded as done, as Exim does, so that a later
 // attempt re-routing its parent skips it; the parent is recorded when
 // all its addresses are done. Duplicate addresses within a message are
-// delivered once. The accepted addresses are grouped by transport and
+// delivered once, as Exim 4.96 does: routed addresses whose local parts
+// are equal byte for byte and whose domains are equal ignoring case are
+// one delivery (user@example.com and user@EXAMPLE.com); a local part
+// differing in case or quoting (User@, "user"@) is another address and
+// gets its own copy, even when it reaches the same mailbox. The accepted addresses are grouped by transport and
 // host list; each group is one [transport.Transport] Deliver call, and
 // at most Engine.Parallelism run at once. As the transport reports each
-// delivered address, the engine appends it to the -J journal and syncs
-// it before the transport goes on. Permanent failures are handed to the
-// [Bouncer] in one call per message; temporary ones update the retry
-// data. At the end the -H file is rewritten once (journal folded,
-// done parents added, -deliver_firsttime removed, -frozen set or
-// removed) — or, when no recipient is left, the message is removed.
+// delivered address, the engine records it durably before the transport
+// goes on: it appends it to the -J journal, or, when it is the last
+// address of the message (every other one delivered or done before, none
+// failed or deferred), it removes the -H file instead
+// ([spool.Lock.Dequeue]); a message delivered in one go never gets a
+// journal. Permanent failures are handed to the [Bouncer] in one call
+// per message; temporary ones update the retry data. At the end the -H
+// file is rewritten once (journal folded, done parents added,
+// -deliver_firsttime removed, -frozen set or removed) — or, when no
+// recipient is left, the message is removed.
 //
 // # Crash safety
 //
-// A delivery is recorded in the journal (written and fdatasync'ed)
-// before the transport is told the result was taken, so a crash (even
-// SIGKILL) at any point loses nothing and delivers nothing twice except
-// in one inherent window: after the transport's success (the remote
-// 250, the maildir rename) and before the journal write is on disk. A
-// crash there delivers the address again at the next attempt. Exim has
+// A delivery is recorded on disk before the transport is told the result
+// was taken, so a crash (even SIGKILL, or a power loss on a file system
+// that honours syncfs) at any point loses nothing and delivers nothing
+// twice except in one inherent window: after the transport's success
+// (the remote 250, the maildir rename) and before the record is on disk.
+// A crash there delivers the address again at the next attempt. Exim has
 // the same window. The window is as small as the engine can make it: no
-// other work happens between the transport's call to Status.Set and
-// the journal write. A failure is recorded as done only once its bounce
-// is committed to the spool, so a crash between the two sends the
-// bounce twice rather than never.
+// other work happens between the transport's call to Status.Set and the
+// record's write; the sync that ends it is shared with the concurrent
+// deliveries of the same spool (one syncfs for all the journal writes
+// and -H removals made while the previous sync ran), so it may last up
+// to about two syncs instead of one.
+//
+// The record is one of two:
+//
+//   - A line in the -J journal. Exim reads it too; the next attempt (or
+//     the end of this one) folds it into the -H file's non-recipients.
+//   - For the last addresses of a message, the removal of the -H file.
+//     A message without its -H file is gone for every queue runner, Exim
+//     included, so nothing of it is delivered again; its -D file (and a
+//     -J file another transport of the same attempt wrote) are removed
+//     at the end of the attempt, or by [spool.Spool.Tidy] after a crash.
+//     A crash before the removal is on disk leaves the -H file listing
+//     the addresses as not delivered: that is the window above, no
+//     wider.
+//
+// Removing a message at the end of an attempt ([spool.Lock.Remove])
+// syncs nothing: it happens only when every address is recorded as done
+// — in the -H file, in a synced journal, by a synced -H removal, or, for
+// an address a router discarded, by routing that discards it again. A
+// crash that undoes the removal brings back a message whose next attempt
+// delivers nothing and removes it. A failure is recorded as done only
+// once its bounce is committed to the spool, so a crash between the two
+// sends the bounce twice rather than never.
 //
 // # Retries
 //

@@ -56,7 +56,11 @@ type Engine struct {
 	// package documentation); default: discard.
 	Logger *slog.Logger
 	// Parallelism bounds the transport deliveries running at once, and
-	// the messages a one-pass queue run handles at once; default 8.
+	// the messages a one-pass queue run handles at once; default
+	// DefaultParallelism (Exim's defaults, queue_run_max 5 times remote_max_parallel 4,
+	// allow as many; Postfix's default_destination_concurrency_limit is
+	// 20 too). Deliveries finishing together share their syncs, so more
+	// of them at once means fewer syncs per message.
 	Parallelism int
 	// RetryRules are tried in order for each failing destination; the
 	// first that matches applies. Default DefaultRetryRules(). A
@@ -106,16 +110,16 @@ type Engine struct {
 	kwg      sync.WaitGroup
 }
 
-const (
-	defaultParallelism = 8
-	maxKickBacklog     = 10000
-)
+// DefaultParallelism is the Engine's Parallelism when it is not set.
+const DefaultParallelism = 20
+
+const maxKickBacklog = 10000
 
 func (e *Engine) init() {
 	e.once.Do(func() {
 		e.par = e.Parallelism
 		if e.par <= 0 {
-			e.par = defaultParallelism
+			e.par = DefaultParallelism
 		}
 		e.sem = make(chan struct{}, e.par)
 		e.log = e.Logger

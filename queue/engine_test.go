@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -51,23 +53,64 @@ func TestDeliveredJournaledBeforeSetReturns(t *testing.T) {
 	t.Parallel()
 	v := newEnv(t)
 	id := v.add("alice@example.org", "bob@example.com", "carol@example.com")
-	var journal [][]string
+	var journal []string
 	v.eng.Transports["smtp"] = transport.Func(func(ctx context.Context, d *transport.Delivery, st transport.Status) error {
 		for _, r := range d.Recipients {
 			st.Set(r, transport.Result{})
-			// The journal is on disk when Set returns.
+			// The record is on disk when Set returns: the journal, or
+			// for the last recipient the removal of the -H file (and
+			// no journal entry).
 			e, err := v.sp.Read(id)
+			if errors.Is(err, spool.ErrNotFound) {
+				j, _ := os.ReadFile(filepath.Join(v.sp.Dir(), "input", id+"-J"))
+				journal = append(journal, "dequeued, journal "+strings.ReplaceAll(string(j), "\n", ","))
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			journal = append(journal, e.Journal)
+			journal = append(journal, strings.Join(e.Journal, ","))
 		}
 		return nil
 	})
-	if _, err := v.eng.DeliverMessage(bg, id); err != nil {
+	res, err := v.eng.DeliverMessage(bg, id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "journal after each Set", journal, [][]string{{"bob@example.com"}, {"bob@example.com", "carol@example.com"}})
+	lines(t, "record after each Set", journal, []string{"bob@example.com", "dequeued, journal bob@example.com,"})
+	eq(t, "result", res, MessageResult{ID: id, Delivered: []string{"bob@example.com", "carol@example.com"}, Completed: true})
+	eq(t, "queue", v.queue(), []string(nil))
+	ents, _ := os.ReadDir(filepath.Join(v.sp.Dir(), "input"))
+	eq(t, "files left", len(ents), 0)
+}
+
+// TestSingleDeliveryWritesNoJournal: a message whose attempt delivers
+// every recipient at once never gets a -J file.
+func TestSingleDeliveryWritesNoJournal(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	id := v.add("alice@example.org", "bob@example.com")
+	var seen []string
+	v.eng.Transports["smtp"] = transport.Func(func(ctx context.Context, d *transport.Delivery, st transport.Status) error {
+		for _, r := range d.Recipients {
+			st.Set(r, transport.Result{})
+			ents, err := os.ReadDir(filepath.Join(v.sp.Dir(), "input"))
+			if err != nil {
+				return err
+			}
+			for _, e := range ents {
+				seen = append(seen, e.Name())
+			}
+		}
+		return nil
+	})
+	res, err := v.eng.DeliverMessage(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines(t, "input after Set", seen, []string{id + "-D"})
+	eq(t, "result", res, MessageResult{ID: id, Delivered: []string{"bob@example.com"}, Completed: true})
+	eq(t, "queue", v.queue(), []string(nil))
 }
 
 func TestPermanentFailureBounces(t *testing.T) {

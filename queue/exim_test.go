@@ -157,3 +157,58 @@ func TestEximInterop(t *testing.T) {
 		t.Errorf("mbox holds %d messages, want 3:\n%s", n, got)
 	}
 }
+
+// TestDuplicatesLikeExim: the same recipient list, queued once for Exim
+// and once for exigo, is delivered as the same copies. Exim 4.96 drops
+// an address whose local part and lower-cased domain equal an earlier
+// one's; a local part differing in case or quoting is another address
+// (one more copy), even when it ends in the same mailbox.
+func TestDuplicatesLikeExim(t *testing.T) {
+	t.Parallel()
+	ex, sp, mbox := newExim(t)
+	ctx := context.Background()
+	rcpts := []string{"user@local.example", "user@LOCAL.EXAMPLE", `"user"@local.example`, "User@local.example", "user@Local.Example"}
+
+	id := spoolMessage(t, sp, "s@example.org", rcpts...)
+	if _, err := ex.Run("", "-M", id); err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(filepath.Join(ex.Spool, "log", "mainlog"))
+	var eximCopies []string
+	for _, line := range strings.Split(string(log), "\n") {
+		if _, rest, ok := strings.Cut(line, id+" => "); ok {
+			_, addr, _ := strings.Cut(rest, "<")
+			addr, _, _ = strings.Cut(addr, ">")
+			eximCopies = append(eximCopies, addr)
+		}
+	}
+	got, err := os.ReadFile(mbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "copies in Exim's mbox", strings.Count("\n"+string(got), "\nFrom "), len(eximCopies))
+
+	var exigoCopies []string
+	eng := &Engine{
+		Spool: sp,
+		Router: RouterFunc(func(_ context.Context, _ *exigo.Message, r *exigo.Recipient) []router.Routed {
+			return []router.Routed{{Recipient: r, Router: "local", Result: router.Accepted("tofile")}}
+		}),
+		Transports: map[string]transport.Transport{"tofile": transport.Func(func(ctx context.Context, d *transport.Delivery, st transport.Status) error {
+			for _, r := range d.Recipients {
+				exigoCopies = append(exigoCopies, r.Address)
+				st.Set(r, transport.Result{})
+			}
+			return nil
+		})},
+		Hostname: "exigo.example",
+	}
+	id2 := spoolMessage(t, sp, "s@example.org", rcpts...)
+	res, err := eng.DeliverMessage(ctx, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "exigo's result", res, MessageResult{ID: id2, Delivered: rcpts, Completed: true})
+	eq(t, "copies: exigo against Exim", exigoCopies, eximCopies)
+	eq(t, "Exim's copies", eximCopies, []string{"user@local.example", `"user"@local.example`, "User@local.example"})
+}

@@ -94,6 +94,9 @@ type msgRun struct {
 	freeze  string                  // why to freeze; "" not to
 	retry   map[string]*hints.Retry // retry data read or written; nil: none
 	pending int                     // groups not yet run (two-phase runs)
+	// dequeued is set when the delivery of the last addresses removed
+	// the -H file instead of journaling them (see setDelivered).
+	dequeued bool
 }
 
 // doneKey is the address recorded as done for r: its address, except
@@ -566,16 +569,37 @@ func (m *msgRun) setDeferredAt(ctx context.Context, l *leaf, err error, att *tra
 	}
 }
 
-// setDelivered records the delivery of l and its duplicates: the journal
-// first (synced), then the log line.
+// setDelivered records the delivery of l and its duplicates durably,
+// then logs it. When they are the last addresses of the message (every
+// other one delivered or done, none failed or deferred, no freeze), the
+// record is the durable removal of the -H file (spool.Lock.Dequeue):
+// the message is finished, and no journal file is created. Otherwise
+// the addresses are appended to the -J journal. Either way the sync is
+// shared with concurrent deliveries.
 func (m *msgRun) setDelivered(ctx context.Context, l *leaf, res transport.Result) {
-	for _, x := range append([]*leaf{l}, l.dups...) {
-		if err := m.lk.AddDelivered(x.key); err != nil {
-			m.e.log.Error("cannot record a delivery in the journal", "id", m.msg.ID, "rcpt", x.rcpt.Address, "err", err)
-		}
-		m.mu.Lock()
+	xs := append([]*leaf{l}, l.dups...)
+	m.mu.Lock()
+	for _, x := range xs {
 		x.st, x.attempt = delivered, res.Attempt
-		m.mu.Unlock()
+	}
+	last := !m.dequeued && m.freeze == "" && m.allDelivered()
+	if last {
+		m.dequeued = true
+	}
+	m.mu.Unlock()
+	journal := !last
+	if last {
+		if err := m.lk.Dequeue(); err != nil {
+			m.e.log.Error("cannot remove a delivered message's -H file", "id", m.msg.ID, "err", err)
+			journal = true
+		}
+	}
+	for _, x := range xs {
+		if journal {
+			if err := m.lk.AddDelivered(x.key); err != nil {
+				m.e.log.Error("cannot record a delivery in the journal", "id", m.msg.ID, "rcpt", x.rcpt.Address, "err", err)
+			}
+		}
 		var attrs []slog.Attr
 		if a := res.Attempt; a != nil {
 			attrs = append(attrs, slog.String("host", hostLabel(a.Host, a.Remote)))
@@ -603,6 +627,19 @@ func (m *msgRun) logLeaf(ctx context.Context, level slog.Level, tag string, l *l
 	}
 	attrs = append(attrs, extra...)
 	m.e.log.LogAttrs(ctx, level, tag, attrs...)
+}
+
+// allDelivered reports whether every address of the attempt is delivered
+// or was done before. It needs m.mu.
+func (m *msgRun) allDelivered() bool {
+	for _, t := range m.tops {
+		for _, l := range t.leaves {
+			if l.st != delivered && l.st != done {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // groupDone counts a finished group and reports whether it was the last.
@@ -703,7 +740,7 @@ func (m *msgRun) finish(ctx context.Context) (MessageResult, error) {
 			remaining = true
 		}
 	}
-	if !remaining && m.freeze == "" {
+	if m.dequeued || (!remaining && m.freeze == "") {
 		if err := m.lk.Remove(); err != nil {
 			e.log.Error("cannot remove a delivered message", "id", m.msg.ID, "err", err)
 			return res, fmt.Errorf("queue: %w", err)

@@ -32,6 +32,15 @@
 // message or temporary files that no reader takes for a message
 // ([Spool.Tidy] removes them).
 //
+// The delivery side shares its syncs too: [Lock.AddDelivered] (a -J
+// journal line) and [Lock.Dequeue] (the removal of a delivered
+// message's -H file) each make their change and then wait for a batch
+// that started after it: the batch fdatasyncs the journals written and
+// fsyncs each directory changed once, and the calls of all Locks
+// arriving while one batch runs make up the next one.
+// [Lock.Remove] syncs nothing: its caller removes only messages whose
+// recipients are all recorded as done, which a crash cannot undo.
+//
 // # Differences from Exim
 //
 //   - Exim creates the -D file under its final name while receiving;

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,7 @@ var ErrLocked = errors.New("spool: message is locked by another process")
 // process. The lock ends with Unlock or when the process dies.
 //
 // The methods that change the message (AddDelivered, Rewrite,
-// FoldJournal, Remove) belong here because only the lock holder may
+// FoldJournal, Dequeue, Remove) belong here because only the lock holder may
 // call them.
 type Lock struct {
 	s   *Spool
@@ -33,8 +34,11 @@ type Lock struct {
 	rel string
 	f   *os.File // the -D file, holding the lock
 
-	mu sync.Mutex
-	j  *os.File // the -J file, opened by AddDelivered
+	mu      sync.Mutex
+	j       *os.File // the -J file, opened by AddDelivered
+	jExists bool     // a -J file exists (seen by Read, or written)
+	jNew    bool     // the -J file's directory entry may not be on disk yet
+	hGone   bool     // Dequeue removed the -H file
 }
 
 // Lock locks message id for delivery. It returns ErrLocked at once if
@@ -69,35 +73,89 @@ func (l *Lock) path(suffix string) string {
 	return filepath.Join(l.s.dir, l.rel, l.id+suffix)
 }
 
-// Read reads the locked message.
-func (l *Lock) Read() (*Entry, error) { return l.s.readIn(l.rel, l.id) }
+// Read reads the locked message. It checks the -D file through the
+// lock's descriptor instead of opening it again.
+func (l *Lock) Read() (*Entry, error) {
+	l.mu.Lock()
+	f := l.f
+	l.mu.Unlock()
+	e, jExists, err := l.s.readEntry(l.rel, l.id, f)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.jExists = l.jExists || jExists
+	l.mu.Unlock()
+	return e, nil
+}
 
-// AddDelivered appends addr to the -J journal and syncs it, so that a
-// crash before the next Rewrite does not deliver addr again. Exim reads
-// the same journal (one address per line) before its next attempt.
+// AddDelivered appends addr to the -J journal and makes it durable
+// (file and directory entry), so that a crash before the next Rewrite
+// does not deliver addr again. Exim reads the same journal (one address
+// per line) before its next attempt.
+//
+// Concurrent AddDelivered and Dequeue calls of all the Locks of a Spool
+// share their syncs (group commit): each returns once a batch that
+// started after its write has synced the files and directories the
+// batch's calls changed, each directory once.
 func (l *Lock) AddDelivered(addr string) error {
 	if addr == "" || len(addr) > 64<<10 || slices.Contains([]byte(addr), '\n') {
 		return fmt.Errorf("spool: journal %s: bad address %q", l.id, addr)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.j == nil {
 		f, err := os.OpenFile(l.path("-J"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
+			l.mu.Unlock()
 			return fmt.Errorf("spool: journal %s: %w", l.id, err)
 		}
+		l.j, l.jExists, l.jNew = f, true, true
+	}
+	j := l.j
+	_, err := j.Write([]byte(addr + "\n"))
+	var dir string
+	if l.jNew {
 		// A new -J file needs its directory entry on disk too.
-		if err := syncDir(filepath.Dir(l.path(""))); err != nil {
-			f.Close()
-			return fmt.Errorf("spool: journal %s: %w", l.id, err)
-		}
-		l.j = f
+		dir = filepath.Dir(l.path(""))
 	}
-	if _, err := l.j.Write([]byte(addr + "\n")); err != nil {
+	l.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("spool: journal %s: %w", l.id, err)
 	}
-	if err := unix.Fdatasync(int(l.j.Fd())); err != nil {
+	if err := l.s.fsync.sync(dir, j); err != nil {
 		return fmt.Errorf("spool: journal %s: %w", l.id, err)
+	}
+	if dir != "" {
+		l.mu.Lock()
+		l.jNew = false
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+// Dequeue removes the -H file and makes the removal durable, sharing
+// the sync with concurrent AddDelivered and Dequeue calls. From then on
+// the message is gone for every queue runner (Exim included), whatever
+// its recipients: the caller uses it instead of journaling the last
+// recipients of a message once they are delivered. Remove must still be
+// called to delete the other files and release the lock; until then
+// the lock is kept.
+func (l *Lock) Dequeue() error {
+	l.mu.Lock()
+	if l.hGone {
+		l.mu.Unlock()
+		return nil
+	}
+	err := os.Remove(l.path("-H"))
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		l.hGone = true
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("spool: dequeue %s: %w", l.id, err)
+	}
+	if err := l.s.fsync.sync(filepath.Dir(l.path("")), nil); err != nil {
+		return fmt.Errorf("spool: dequeue %s: %w", l.id, err)
 	}
 	return nil
 }
@@ -153,8 +211,10 @@ func (l *Lock) FoldJournal() (*Entry, error) {
 	}
 	l.mu.Unlock()
 	if len(e.Journal) == 0 {
-		if err := os.Remove(l.path("-J")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("spool: %w", err)
+		if l.takeJournal() {
+			if err := os.Remove(l.path("-J")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("spool: %w", err)
+			}
 		}
 		return e, nil
 	}
@@ -164,6 +224,7 @@ func (l *Lock) FoldJournal() (*Entry, error) {
 	if err := l.Rewrite(e.HeaderFile); err != nil {
 		return nil, err
 	}
+	l.takeJournal()
 	if err := os.Remove(l.path("-J")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -174,18 +235,46 @@ func (l *Lock) FoldJournal() (*Entry, error) {
 	return e, nil
 }
 
-// Remove deletes the message: -H first (so it is no longer a message),
-// then -J, -D and Exim's msglog file, and releases the lock.
+// takeJournal reports whether a -J file may exist and forgets it: the
+// caller removes it.
+func (l *Lock) takeJournal() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	had := l.jExists
+	l.jExists = false
+	return had
+}
+
+// Remove deletes the message: -H first (so it is no longer a message;
+// unless Dequeue removed it), then -J (if Read saw one or AddDelivered
+// wrote one), -D and Exim's msglog file (if the spool has a msglog
+// directory), and releases the lock.
+//
+// Nothing is synced: the caller removes a message only when every
+// recipient is done and recorded as done (in the -H file, in a synced
+// journal, or by a durable Dequeue), so a removal that a crash undoes
+// brings back a message whose next attempt delivers nothing and removes
+// it again. Files left without their -H file that way are deleted by
+// Tidy.
 func (l *Lock) Remove() error {
 	var errs []error
-	for _, p := range []string{l.path("-H"), l.path("-J"), l.path("-D"),
-		filepath.Join(l.s.dir, "msglog", l.rel[len("input"):], l.id)} {
+	l.mu.Lock()
+	paths := make([]string, 0, 4)
+	if !l.hGone {
+		paths = append(paths, l.path("-H"))
+	}
+	if l.jExists || l.j != nil {
+		paths = append(paths, l.path("-J"))
+	}
+	l.mu.Unlock()
+	paths = append(paths, l.path("-D"))
+	if l.s.hasMsglog() {
+		paths = append(paths, filepath.Join(l.s.dir, "msglog", l.rel[len("input"):], l.id))
+	}
+	for _, p := range paths {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
-	}
-	if err := syncDir(filepath.Dir(l.path(""))); err != nil {
-		errs = append(errs, err)
 	}
 	errs = append(errs, l.Unlock())
 	if err := errors.Join(errs...); err != nil {
@@ -208,4 +297,19 @@ func (l *Lock) Unlock() error {
 		l.f = nil
 	}
 	return err
+}
+
+// hasMsglog reports whether the spool has Exim's msglog directory,
+// looking again at most once a second.
+func (s *Spool) hasMsglog() bool {
+	s.msglogMu.Lock()
+	defer s.msglogMu.Unlock()
+	now := time.Now()
+	if now.Sub(s.msglogCheck) < time.Second && !s.msglogCheck.IsZero() {
+		return s.msglogSeen
+	}
+	_, err := os.Lstat(filepath.Join(s.dir, "msglog"))
+	s.msglogSeen = err == nil || !errors.Is(err, fs.ErrNotExist)
+	s.msglogCheck = now
+	return s.msglogSeen
 }

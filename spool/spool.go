@@ -32,6 +32,11 @@ type Spool struct {
 	now    func() time.Time
 	ids    *idGen
 	gc     groupCommitter
+	fsync  *fsSyncer // shared syncs of delivery-side changes
+
+	msglogMu    sync.Mutex
+	msglogSeen  bool      // the msglog directory existed ...
+	msglogCheck time.Time // ... when last looked at
 
 	dirsMu sync.Mutex
 	dirs   map[string]bool // input subdirectories known to exist
@@ -88,6 +93,7 @@ func Open(dir string, opts ...Option) (*Spool, error) {
 	}
 	s.ids = &idGen{format: s.format, pid: uint64(os.Getpid()), now: s.now}
 	s.gc.s = s
+	s.fsync = &fsSyncer{}
 	return s, nil
 }
 
@@ -231,29 +237,42 @@ func (s *Spool) Read(id string) (*Entry, error) {
 }
 
 func (s *Spool) readIn(rel, id string) (*Entry, error) {
+	e, _, err := s.readEntry(rel, id, nil)
+	return e, err
+}
+
+// readEntry reads message id from directory rel. df, if not nil, is the
+// open -D file (a Lock's), checked without opening it again. It also
+// reports whether a -J file exists (possibly empty).
+func (s *Spool) readEntry(rel, id string, df *os.File) (*Entry, bool, error) {
 	hname := rel + "/" + id + "-H"
 	f, err := os.Open(filepath.Join(s.dir, hname))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+			return nil, false, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, false, fmt.Errorf("spool: %w", err)
 	}
 	h, err := ParseHeaderFile(hname, f, s.limits)
 	f.Close()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m, err := h.Message()
 	if err != nil {
-		return nil, fmt.Errorf("spool: %s: %w", hname, err)
+		return nil, false, fmt.Errorf("spool: %s: %w", hname, err)
 	}
 	e := &Entry{HeaderFile: h, Message: m, Dir: rel}
 	dname := rel + "/" + id + "-D"
 	dpath := filepath.Join(s.dir, dname)
-	size, err := checkDataFile(dpath, dname, id)
+	var size int64
+	if df != nil {
+		size, err = checkData(df, dname, id)
+	} else {
+		size, err = checkDataFile(dpath, dname, id)
+	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	e.BodySize = size
 	m.Stats.Size = e.Size()
@@ -265,11 +284,12 @@ func (s *Spool) readIn(rel, id string) (*Entry, error) {
 		}
 		return &sectionFile{SectionReader: io.NewSectionReader(f, off, 1<<62), f: f}, nil
 	})
-	e.Journal, err = readJournal(filepath.Join(s.dir, rel, id+"-J"))
+	var jExists bool
+	e.Journal, jExists, err = readJournal(filepath.Join(s.dir, rel, id+"-J"))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return e, nil
+	return e, jExists, nil
 }
 
 // checkDataFile checks that the -D file starts with "ID-D\n" and returns
@@ -283,9 +303,15 @@ func checkDataFile(path, name, id string) (int64, error) {
 		return 0, fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
+	return checkData(f, name, id)
+}
+
+// checkData is checkDataFile for an open -D file; it reads at offset 0
+// and leaves the file offset alone.
+func checkData(f *os.File, name, id string) (int64, error) {
 	want := id + "-D\n"
 	buf := make([]byte, len(want))
-	if _, err := io.ReadFull(f, buf); err != nil || string(buf) != want {
+	if n, _ := f.ReadAt(buf, 0); n != len(buf) || string(buf) != want {
 		return 0, &FormatError{File: name, Line: 1, Msg: "first line is not " + id + "-D"}
 	}
 	fi, err := f.Stat()
@@ -304,13 +330,14 @@ func (s *sectionFile) Close() error { return s.f.Close() }
 
 // readJournal reads a -J file: one address per line. A last line without
 // a newline is a write cut short by a crash and is ignored.
-func readJournal(path string) ([]string, error) {
+// It also reports whether the file exists.
+func readJournal(path string) ([]string, bool, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, false, fmt.Errorf("spool: %w", err)
 	}
 	var out []string
 	for len(b) > 0 {
@@ -323,12 +350,14 @@ func readJournal(path string) ([]string, error) {
 		}
 		b = b[i+1:]
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // Tidy removes temporary files (from a crash during reception or a
-// rewrite) older than age, and -D files without a -H file older than
-// age, which Exim's own receive leaves behind after a crash. It returns
+// rewrite) older than age, and -D and -J files without a -H file older
+// than age, which Exim's own receive, or a crash after a delivery
+// attempt removed the -H file (Lock.Dequeue, Lock.Remove), leaves
+// behind. It returns
 // the names removed, relative to the spool directory.
 func (s *Spool) Tidy(ctx context.Context, age time.Duration) ([]string, error) {
 	var removed []string
@@ -356,8 +385,10 @@ func (s *Spool) Tidy(ctx context.Context, age time.Duration) ([]string, error) {
 		for _, e := range ents {
 			n := e.Name()
 			stale := strings.HasSuffix(n, tmpD) || strings.HasSuffix(n, tmpH)
-			if id, ok := strings.CutSuffix(n, "-D"); ok && ValidID(id) && !names[id+"-H"] {
-				stale = true
+			for _, suf := range []string{"-D", "-J"} {
+				if id, ok := strings.CutSuffix(n, suf); ok && ValidID(id) && !names[id+"-H"] {
+					stale = true
+				}
 			}
 			if !stale {
 				continue

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -85,7 +86,7 @@ func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine,
 			Logger:   logger,
 			// Keep a connection for every delivery that may run at once,
 			// so that a queue run reuses them instead of reconnecting.
-			MaxIdlePerHost: cfg.parallelism,
+			MaxIdlePerHost: cmp.Or(cfg.parallelism, queue.DefaultParallelism),
 		},
 	}
 	fwd.addTransports(transports, cfg)

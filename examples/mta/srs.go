@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/exigo-mta/exigo/acl"
 	"github.com/exigo-mta/exigo/lookup"
+	"github.com/exigo-mta/exigo/queue"
 	"github.com/exigo-mta/exigo/router"
 	"github.com/exigo-mta/exigo/router/redirect"
 	"github.com/exigo-mta/exigo/srs"
@@ -174,7 +176,7 @@ func (f *forwarding) addTransports(ts map[string]transport.Transport, cfg config
 	inner := &smtp.Transport{
 		Hostname:       cfg.hostname,
 		Logger:         f.logger,
-		MaxIdlePerHost: cfg.parallelism,
+		MaxIdlePerHost: cmp.Or(cfg.parallelism, queue.DefaultParallelism),
 		MaxRcpt:        1,
 	}
 	ts[srsTransport] = srsSMTP{Transport: srs.ReturnPath(inner, f.scheme, nil), inner: inner}
