@@ -144,9 +144,9 @@
 //   - A generated address equal to one of its ancestors is recorded as
 //     "address:envelope-recipient" in the journal and the non-recipients
 //     tree.
-//   - Transports that try several hosts may report each failing one
-//     through an optional HostFailed(transport.Host, error) method of
-//     the transport.Status they are given.
+//   - Transports that try several hosts report each failing one to the
+//     transport.Status they are given, which is a transport.HostReporter
+//     (transport/smtp does), so every failed host gets retry data.
 //   - The report a SimpleBouncer writes is its own text; it returns the
 //     whole message up to 100 KiB (bounce_return_size_limit) and only
 //     the header beyond, or with RET=HDRS.

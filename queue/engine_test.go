@@ -932,7 +932,7 @@ func TestHostFailedReportsEveryHost(t *testing.T) {
 	calls := 0
 	v.eng.Transports["smtp"] = transport.Func(func(ctx context.Context, d *transport.Delivery, st transport.Status) error {
 		calls++
-		hf, ok := st.(interface{ HostFailed(transport.Host, error) })
+		hf, ok := st.(transport.HostReporter)
 		if !ok {
 			t.Fatal("the engine's Status has no HostFailed method")
 		}

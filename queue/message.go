@@ -830,10 +830,12 @@ func (c *collector) Set(r *exigo.Recipient, res transport.Result) {
 	}
 }
 
+var _ transport.HostReporter = (*collector)(nil)
+
 // HostFailed records that host failed temporarily with err during the
 // delivery, although the transport went on to another host. Transports
-// that try several hosts may call it (it is found by a type assertion on
-// the transport.Status), so that every failing host gets retry data, not
+// that try several hosts call it (the collector is a
+// transport.HostReporter), so that every failing host gets retry data, not
 // only the one whose error decided.
 func (c *collector) HostFailed(host transport.Host, err error) {
 	if err == nil {
