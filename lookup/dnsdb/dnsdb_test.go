@@ -71,9 +71,27 @@ func server(t *testing.T) *mailtest.DNSServer {
 	return srv
 }
 
+// ownServer returns a fake DNS server for one test, for tests that count
+// the queries it receives (the shared server keeps those of every test
+// and every -count run).
+func ownServer(t *testing.T) *mailtest.DNSServer {
+	t.Helper()
+	s, err := mailtest.NewDNSServer(testZone())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func newDB(t *testing.T, opts ...dnsdb.Option) *dnsdb.DB {
 	t.Helper()
-	s := server(t)
+	return newDBAt(t, server(t), opts...)
+}
+
+// newDBAt returns a DB asking s.
+func newDBAt(t *testing.T, s *mailtest.DNSServer, opts ...dnsdb.Option) *dnsdb.DB {
+	t.Helper()
 	opts = append([]dnsdb.Option{dnsdb.WithServers(s.Addr()), dnsdb.WithTimeout(300 * time.Millisecond),
 		dnsdb.WithAttempts(1)}, opts...)
 	db, err := dnsdb.New(opts...)
@@ -306,8 +324,8 @@ func countQueries(s *mailtest.DNSServer, name string) int {
 
 func TestRetry(t *testing.T) {
 	t.Parallel()
-	s := server(t)
-	db := newDB(t, dnsdb.WithAttempts(2))
+	s := ownServer(t)
+	db := newDBAt(t, s, dnsdb.WithAttempts(2))
 	if _, _, err := db.Lookup(context.Background(), "retry_3,a=retry.test"); !errors.Is(err, dnsdb.ErrDefer) {
 		t.Fatal(err)
 	}
@@ -358,8 +376,8 @@ func TestFailover(t *testing.T) {
 
 func TestTruncationWithoutEDNS(t *testing.T) {
 	t.Parallel()
-	s := server(t)
-	db := newDB(t, dnsdb.WithEDNS(0))
+	s := ownServer(t)
+	db := newDBAt(t, s, dnsdb.WithEDNS(0))
 	v, found, err := db.Lookup(context.Background(), ">| txt=big.test")
 	want := strings.Repeat("x", 200) + "|" + strings.Repeat("y", 200) + "|" + strings.Repeat("z", 200)
 	if err != nil || !found || v != want {
