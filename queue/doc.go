@@ -23,8 +23,11 @@
 // are equal byte for byte and whose domains are equal ignoring case are
 // one delivery (user@example.com and user@EXAMPLE.com); a local part
 // differing in case or quoting (User@, "user"@) is another address and
-// gets its own copy, even when it reaches the same mailbox. The accepted addresses are grouped by transport and
-// host list; each group is one [transport.Transport] Deliver call, and
+// gets its own copy, even when it reaches the same mailbox. Routing and
+// delivery of one message share one [lookup.Cache] in their context (as
+// Exim keeps lookup results until the end of a message), unless the
+// caller's context already carries one. The accepted addresses are
+// grouped by transport and host list; each group is one [transport.Transport] Deliver call, and
 // at most Engine.Parallelism run at once. As the transport reports each
 // delivered address, the engine records it durably before the transport
 // goes on: it appends it to the -J journal, or, when it is the last

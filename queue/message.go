@@ -14,6 +14,7 @@ import (
 
 	"github.com/exigo-mta/exigo"
 	"github.com/exigo-mta/exigo/hints"
+	"github.com/exigo-mta/exigo/lookup"
 	"github.com/exigo-mta/exigo/router"
 	"github.com/exigo-mta/exigo/spool"
 	"github.com/exigo-mta/exigo/transport"
@@ -78,12 +79,15 @@ type group struct {
 
 // msgRun is one delivery attempt of one message, holding its lock.
 type msgRun struct {
-	e     *Engine
-	opts  DeliverOptions
-	lk    *spool.Lock
-	ent   *spool.Entry
-	msg   *exigo.Message
-	start time.Time
+	e *Engine
+	// lookups caches the lookups made while routing and delivering this
+	// message (Exim keeps lookup results until the end of a message).
+	lookups lookup.Cache
+	opts    DeliverOptions
+	lk      *spool.Lock
+	ent     *spool.Entry
+	msg     *exigo.Message
+	start   time.Time
 
 	thaw            bool // remove the frozen mark at the end
 	discardFailures bool // drop permanent failures without a report
@@ -141,8 +145,18 @@ func domainOf(addr string) string {
 	return d
 }
 
+// withLookups returns ctx carrying the message's lookup cache, unless
+// the caller put one there.
+func (m *msgRun) withLookups(ctx context.Context) context.Context {
+	if lookup.CacheFrom(ctx) != nil {
+		return ctx
+	}
+	return lookup.WithCache(ctx, &m.lookups)
+}
+
 // prepare routes every recipient not yet done and builds the groups.
 func (m *msgRun) prepare(ctx context.Context) {
+	ctx = m.withLookups(ctx)
 	e := m.e
 	m.retry = make(map[string]*hints.Retry)
 	seen := make(map[string]bool)
@@ -246,6 +260,7 @@ func (m *msgRun) prepare(ctx context.Context) {
 // runGroup makes the transport delivery of g, after the retry checks.
 func (e *Engine) runGroup(ctx context.Context, g *group) {
 	m := g.m
+	ctx = m.withLookups(ctx)
 	now := e.now()
 	ls := slices.Clone(g.leaves)
 	hosts := g.hosts
