@@ -33,6 +33,7 @@ type config struct {
 	maxRcpt      int
 	logLevel     slog.Level
 	fwd          forwardConfig // -aliases and the SRS flags (srs.go)
+	arcSign      string        // -arc-sign: Exim's arc_sign value (arc.go)
 }
 
 func defaultConfig() config {

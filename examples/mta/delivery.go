@@ -32,7 +32,7 @@ const (
 // maildirs, everything else to the smarthost or by MX), the transports and
 // the queue engine with retry hints in an LMDB file under the data
 // directory.
-func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine, hints.DB, error) {
+func newEngine(cfg config, sp *spool.Spool, arcs *arcSetup, logger *slog.Logger) (*queue.Engine, hints.DB, error) {
 	local, err := acl.NewDomainList(nil, items(cfg.localDomains)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("local-domains: %w", err)
@@ -90,6 +90,7 @@ func newEngine(cfg config, sp *spool.Spool, logger *slog.Logger) (*queue.Engine,
 		},
 	}
 	fwd.addTransports(transports, cfg)
+	arcs.sign(transports)
 	hintsDir := filepath.Join(cfg.dataDir, "hints")
 	if err := os.MkdirAll(hintsDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("hints directory: %w", err)

@@ -17,6 +17,10 @@
 // bounces to it are routed back to the original sender, and forged ones
 // are refused at RCPT with 550 "Invalid SRS recipient address"; see
 // srs.go.
+//
+// -arc-sign "ADMD:SELECTOR:KEYFILE" verifies the ARC chain of every
+// message, adds an Authentication-Results field of ADMD (removing forged
+// ones) and seals relayed mail with a new ARC set (RFC 8617); see arc.go.
 package main
 
 import (
@@ -112,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.usersFile, "users", "", "file of \"user: password\" lines (lsearch format) for SMTP AUTH; authenticated clients may relay")
 	fs.StringVar(&cfg.hintsRedis, "hints-redis", "", "keep the hints (retry data) in Redis at this URL, redis://[:PASSWORD@]HOST:PORT/DB, shared with other mta processes, instead of DATA/hints")
 	cfg.fwd.register(fs)
+	fs.StringVar(&cfg.arcSign, "arc-sign", "", "ARC: verify every message, add Authentication-Results, and seal relayed mail with\nExim's arc_sign value \"ADMD:SELECTOR:KEYFILE[:OPTIONS]\" (a missing KEYFILE is generated; ADMD is d=)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: mta [flags]\n\nAn MTA built from exigo's packages. Flags:\n")

@@ -64,7 +64,11 @@ func newMTA(cfg config, logger *slog.Logger) (*mta, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, db, err := newEngine(cfg, sp, logger)
+	arcs, err := newARC(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	eng, db, err := newEngine(cfg, sp, arcs, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +82,7 @@ func newMTA(cfg config, logger *slog.Logger) (*mta, error) {
 		MaxRecipients:  cfg.maxRcpt,
 		ACL: smtpd.ACLs{
 			Rcpt: rcpt,
-			Data: acl.List{{Verb: acl.Accept}},
+			Data: append(arcs.dataRules(), acl.Rule{Verb: acl.Accept}),
 		},
 		OnReceived: m.received,
 	}
