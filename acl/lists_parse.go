@@ -216,11 +216,8 @@ type listLookup struct {
 // query it used.
 func (ll listLookup) find(ctx context.Context, key string, vars func(string) string) (used, value string, ok bool, err error) {
 	if ll.query != nil {
-		quote := func(v string) string { return v }
-		if q, ok := ll.l.(lookup.Quoter); ok {
-			quote = q.Quote
-		}
-		key = ll.query.expand(func(name string) string { return quote(vars(name)) })
+		q, _ := ll.l.(lookup.Quoter)
+		key = ll.query.expand(vars, q)
 	}
 	value, ok, err = ll.l.Lookup(ctx, key)
 	return key, value, ok, err
@@ -377,11 +374,17 @@ func parseQueryTemplate(q string, vars []string) (*queryTemplate, error) {
 	return t, nil
 }
 
-func (t *queryTemplate) expand(vars func(string) string) string {
+// expand substitutes vars into the query, each value quoted by q when q
+// is not nil.
+func (t *queryTemplate) expand(vars func(string) string, q lookup.Quoter) string {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.name != "" {
-			b.WriteString(vars(p.name))
+			v := vars(p.name)
+			if q != nil {
+				v = q.Quote(v)
+			}
+			b.WriteString(v)
 		} else {
 			b.WriteString(p.lit)
 		}

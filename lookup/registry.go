@@ -201,7 +201,7 @@ func (r *Registry) Open(spec Spec, source string) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{spec: spec, o: o}, nil
+	return &Source{spec: spec, deco: spec.decorations(), o: o}, nil
 }
 
 func (r *Registry) open(spec Spec, source string, forDo bool) (*opened, error) {
@@ -345,10 +345,11 @@ type Query struct {
 // with Found false and no error; an error means the lookup could not be
 // done (Exim defers).
 func (r *Registry) Do(ctx context.Context, q Query) (Result, error) {
+	deco := q.decorations()
 	if c := CacheFrom(ctx); c != nil && !q.NoCacheRead {
 		// Answer from the cache without opening: the key of a result
 		// that a lookup this Registry opened does not need the lookup.
-		k := cacheKey{reg: r, id: openKey{q.Type, strings.Join(q.Options, ","), q.Source}, deco: q.decorations(), key: q.Key}
+		k := cacheKey{reg: r, id: openKey{q.Type, strings.Join(q.Options, ","), q.Source}, deco: deco, key: q.Key}
 		if res, ok := c.get(k); ok {
 			return res, nil
 		}
@@ -357,7 +358,7 @@ func (r *Registry) Do(ctx context.Context, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	s := Source{spec: q.Spec, o: o}
+	s := Source{spec: q.Spec, deco: deco, o: o}
 	res, err := s.Find(ctx, q.Key)
 	if o.transient && !o.borrowed {
 		// Opened for this call only: the Registry keeps enough.
@@ -374,6 +375,7 @@ func (r *Registry) Do(ctx context.Context, q Query) (Result, error) {
 // safe for concurrent use.
 type Source struct {
 	spec Spec
+	deco string // spec.decorations(), for cache keys
 	o    *opened
 }
 
@@ -396,7 +398,7 @@ func NewSource(spec Spec, kind Kind, l Lookup) (*Source, error) {
 		name = fmt.Sprintf("%T", l)
 	}
 	o := &opened{kind: kind, name: name, l: l}
-	return &Source{spec: spec, o: o}, nil
+	return &Source{spec: spec, deco: spec.decorations(), o: o}, nil
 }
 
 // Spec returns the Spec the Source was opened with.
@@ -420,7 +422,7 @@ func (s *Source) String() string {
 // are not cached.
 func (s *Source) Find(ctx context.Context, key string) (Result, error) {
 	c := CacheFrom(ctx)
-	ck := cacheKey{o: s.o, deco: s.spec.decorations(), key: key}
+	ck := cacheKey{o: s.o, deco: s.deco, key: key}
 	if s.o.reg != nil {
 		ck.o, ck.reg, ck.id = nil, s.o.reg, s.o.id
 	}

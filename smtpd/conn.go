@@ -207,6 +207,11 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if lookup.CacheFrom(ctx) == nil {
+		// The ACLs' lookups share c.lookups, emptied at each
+		// transaction's end.
+		ctx = lookup.WithCache(ctx, &c.lookups)
+	}
 	stop := context.AfterFunc(ctx, c.abort)
 	defer stop()
 
@@ -559,9 +564,6 @@ func (c *conn) runACL(ctx context.Context, stage acl.Stage, list acl.List, m *ex
 		return acl.Result{Verdict: acl.VerdictAccept, Rule: -1}
 	}
 	tx := &acl.Tx{Stage: stage, Session: c.sess, Message: m, Recipient: r, Edits: edits, Logger: c.log, Controls: c.controls}
-	if lookup.CacheFrom(ctx) == nil {
-		ctx = lookup.WithCache(ctx, &c.lookups)
-	}
 	return list.Run(ctx, tx)
 }
 

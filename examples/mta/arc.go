@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -48,10 +49,12 @@ func newARC(cfg config, logger *slog.Logger) (*arcSetup, error) {
 	if cfg.arcSign == "" {
 		return nil, nil
 	}
+	generated := ""
 	readKey := func(name string) ([]byte, error) {
 		b, err := os.ReadFile(name)
 		if errors.Is(err, fs.ErrNotExist) {
-			return generateARCKey(name, cfg.arcSign, logger)
+			generated = name
+			return generateARCKey(name)
 		}
 		return b, err
 	}
@@ -59,22 +62,26 @@ func newARC(cfg config, logger *slog.Logger) (*arcSetup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arc-sign: %w", err)
 	}
+	if generated != "" {
+		pub, err := x509.MarshalPKIXPublicKey(s.Key.Public())
+		if err != nil {
+			return nil, fmt.Errorf("arc-sign: %w", err)
+		}
+		domain := cmp.Or(s.Domain, s.ADMD)
+		logger.Info("generated an ARC signing key", "file", generated,
+			"publish", s.Selector+"._domainkey."+domain+` TXT "v=DKIM1; k=rsa; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
+	}
 	s.Logger = logger
 	return &arcSetup{admd: s.ADMD, signer: s}, nil
 }
 
-// generateARCKey writes a new RSA-2048 key in PKCS#8 PEM to name and
-// logs the DNS record that publishes its public half.
-func generateARCKey(name, spec string, logger *slog.Logger) ([]byte, error) {
+// generateARCKey writes a new RSA-2048 key in PKCS#8 PEM to name.
+func generateARCKey(name string) ([]byte, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +92,6 @@ func generateARCKey(name, spec string, logger *slog.Logger) ([]byte, error) {
 	if err := os.WriteFile(name, b, 0o600); err != nil {
 		return nil, fmt.Errorf("arc key: %w", err)
 	}
-	parts := strings.Split(spec, ":")
-	record := "?._domainkey.?"
-	if len(parts) >= 2 {
-		record = strings.TrimSpace(parts[1]) + "._domainkey." + strings.TrimSpace(parts[0])
-	}
-	logger.Info("generated an ARC signing key", "file", name, "publish", record+` TXT "v=DKIM1; k=rsa; p=`+base64.StdEncoding.EncodeToString(pub)+`"`)
 	return b, nil
 }
 
@@ -117,25 +118,18 @@ func (a *arcSetup) dataRules() acl.List {
 	return acl.List{{Verb: acl.Warn, Conditions: []acl.Condition{arc.Verify(arc.None, arc.Fail, arc.Pass), authres}}}
 }
 
-// signers returns the transport signers for the remote transports.
-func (a *arcSetup) signers() []transport.HeaderSigner {
-	if a == nil {
-		return nil
-	}
-	return []transport.HeaderSigner{a.signer}
-}
-
 // sign adds the signer to every smtp transport of ts.
 func (a *arcSetup) sign(ts map[string]transport.Transport) {
 	if a == nil {
 		return
 	}
+	signers := []transport.HeaderSigner{a.signer}
 	for _, t := range ts {
 		switch t := t.(type) {
 		case *smtp.Transport:
-			t.Signers = a.signers()
+			t.Signers = signers
 		case srsSMTP:
-			t.inner.Signers = a.signers()
+			t.inner.Signers = signers
 		}
 	}
 }

@@ -194,20 +194,7 @@ func BenchmarkLookup(b *testing.B) {
 							}
 						}
 					}
-					b.ReportAllocs()
-					if !par {
-						run(0, b.Loop)
-						return
-					}
-					var seed sync.Mutex
-					s := uint64(benchSeed)
-					b.RunParallel(func(pb *testing.PB) {
-						seed.Lock()
-						s += 0x9e3779b97f4a7c15
-						my := s
-						seed.Unlock()
-						run(my, pb.Next)
-					})
+					runLoop(b, par, run)
 				})
 			}
 			// Raw lmdb-go in one long read transaction, as the issue's
@@ -233,20 +220,7 @@ func BenchmarkLookup(b *testing.B) {
 						buf = append(buf[:0], v...)
 					}
 				}
-				b.ReportAllocs()
-				if !par {
-					run(0, b.Loop)
-					return
-				}
-				var seed sync.Mutex
-				s := uint64(benchSeed)
-				b.RunParallel(func(pb *testing.PB) {
-					seed.Lock()
-					s += 0x9e3779b97f4a7c15
-					my := s
-					seed.Unlock()
-					run(my, pb.Next)
-				})
+				runLoop(b, par, run)
 			})
 			// Raw lmdb-go with a read transaction reused by Reset/Renew:
 			// the floor for any lookup layer.
@@ -276,23 +250,29 @@ func BenchmarkLookup(b *testing.B) {
 						txn.Reset()
 					}
 				}
-				b.ReportAllocs()
-				if !par {
-					run(0, b.Loop)
-					return
-				}
-				var seed sync.Mutex
-				s := uint64(benchSeed)
-				b.RunParallel(func(pb *testing.PB) {
-					seed.Lock()
-					s += 0x9e3779b97f4a7c15
-					my := s
-					seed.Unlock()
-					run(my, pb.Next)
-				})
+				runLoop(b, par, run)
 			})
 		}
 	}
+}
+
+// runLoop runs run once with b.Loop (serial), or in every goroutine of
+// b.RunParallel with its own seed (parallel), reporting allocations.
+func runLoop(b *testing.B, par bool, run func(seed uint64, loop func() bool)) {
+	b.ReportAllocs()
+	if !par {
+		run(0, b.Loop)
+		return
+	}
+	var mu sync.Mutex
+	s := uint64(benchSeed)
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		s += 0x9e3779b97f4a7c15
+		my := s
+		mu.Unlock()
+		run(my, pb.Next)
+	})
 }
 
 // BenchmarkLookupString is lookup.Lookup, which allocates the key copy

@@ -497,7 +497,7 @@ func TestDataTimeout(t *testing.T) {
 }
 
 // TestNextHost: refused connection, 4xx greeting, then a host that works;
-// and the attempt of the host that decided.
+// the attempt of the host that decided, and the hosts reported failed.
 func TestNextHost(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -527,10 +527,22 @@ func TestNextHost(t *testing.T) {
 		good.host("mx2.test"),
 	}
 	d, rs := newDelivery(newMsg(t, testHeader, testBody), hosts, "r1@example.com")
-	got, st := deliver(t, tr, d, busy, good)
-	equalStrings(t, "outcomes", got, []string{"ok 250 ok"})
+	rst := &reportingStatus{StatusMap: transport.StatusMap{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.Deliver(ctx, d, rst); err != nil {
+		t.Fatal(err)
+	}
+	st := rst.StatusMap
+	equalStrings(t, "outcomes", []string{outcome(st[rs[0]], busy, good)}, []string{"ok 250 ok"})
 	if a := st[rs[0]].Attempt; a == nil || a.Host.Name != "mx2.test" || a.Greeting != "good.example" || a.EHLO != "good.example says hi" || a.Remote != good.addr {
 		t.Errorf("attempt %+v", a)
+	}
+	// Every host given up on is reported to a transport.HostReporter
+	// Status, once; the host that delivered is not.
+	if len(rst.failed) != 2 || !strings.HasPrefix(rst.failed[0], "mx0.test: ") || !strings.Contains(rst.failed[0], "after connect: ") ||
+		!strings.HasPrefix(rst.failed[1], "mx1.test: ") || !strings.Contains(rst.failed[1], "421 4.3.2 busy") {
+		t.Errorf("hosts reported as failed: %q", rst.failed)
 	}
 
 	// All hosts failing: the last one's error decides.
@@ -756,51 +768,4 @@ type reportingStatus struct {
 
 func (s *reportingStatus) HostFailed(h transport.Host, err error) {
 	s.failed = append(s.failed, h.Name+": "+err.Error())
-}
-
-// TestHostReporter: every host the transport gave up on is reported once
-// to a Status that implements transport.HostReporter; the host that
-// delivered is not.
-func TestHostReporter(t *testing.T) {
-	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := ln.Addr().(*net.TCPAddr).AddrPort()
-	ln.Close()
-	busy := newFakeServer(t, func(c *fakeConn) {
-		c.send("421 4.3.2 busy\r\n")
-		c.expectEOF()
-	})
-	good := newFakeServer(t, func(c *fakeConn) {
-		c.send("220 good.example\r\n")
-		c.expect("EHLO client.test\r\n")
-		c.send("250-good.example\r\n250 PIPELINING\r\n")
-		c.expect("MAIL FROM:<sender@example.org>\r\nRCPT TO:<r1@example.com>\r\nDATA\r\n")
-		c.send("250 ok\r\n250 ok\r\n354 go\r\n")
-		c.readData()
-		c.send("250 ok\r\n")
-		c.expectQuit()
-	})
-	tr := newTransport(t, nil)
-	hosts := []transport.Host{
-		{Name: "mx0.test", Addr: refused.Addr(), Port: int(refused.Port())},
-		busy.host("mx1.test"),
-		good.host("mx2.test"),
-	}
-	d, rs := newDelivery(newMsg(t, testHeader, testBody), hosts, "r1@example.com")
-	st := &reportingStatus{StatusMap: transport.StatusMap{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := tr.Deliver(ctx, d, st); err != nil {
-		t.Fatal(err)
-	}
-	if res := st.StatusMap[rs[0]]; res.Err != nil || res.Reply != "250 ok" {
-		t.Errorf("result %+v", res)
-	}
-	if len(st.failed) != 2 || !strings.HasPrefix(st.failed[0], "mx0.test: ") || !strings.Contains(st.failed[0], "after connect: ") ||
-		!strings.HasPrefix(st.failed[1], "mx1.test: ") || !strings.Contains(st.failed[1], "421 4.3.2 busy") {
-		t.Errorf("hosts reported as failed: %q", st.failed)
-	}
 }
